@@ -1,0 +1,1 @@
+"""pointillist.core: tables, file formats, bus, RPC bootstrap, metrics and configuration."""

@@ -1,0 +1,1 @@
+"""NATS JetStream bus layer: connection, streams, typed publish/consume, registry."""

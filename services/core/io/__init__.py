@@ -1,0 +1,1 @@
+"""Localization table file formats: ThunderSTORM CSV, Picasso HDF5, native Parquet."""

@@ -1,0 +1,1 @@
+"""pointillist.simulator: camera frames, point clouds, particles and projections with ground truth."""
