@@ -47,8 +47,11 @@ def stale_files() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = {p.name: p for p in generate(Path(tmp))}
         current = {p.name for p in PACKAGE_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
-        stale = [n for n, p in fresh.items() if not (PACKAGE_DIR / n).exists()
-                 or not filecmp.cmp(p, PACKAGE_DIR / n, shallow=False)]
+        stale = [
+            n
+            for n, p in fresh.items()
+            if not (PACKAGE_DIR / n).exists() or not filecmp.cmp(p, PACKAGE_DIR / n, shallow=False)
+        ]
         return sorted(stale + sorted(current - fresh.keys()))
 
 

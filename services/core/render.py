@@ -27,12 +27,20 @@ class RenderedImage:
     def extent_nm(self) -> tuple[float, float, float, float]:
         """(left, right, bottom, top) for matplotlib's imshow(origin='lower')."""
         h, w = self.image.shape
-        return (self.x0_nm, self.x0_nm + w * self.pixel_size_nm,
-                self.y0_nm, self.y0_nm + h * self.pixel_size_nm)
+        return (
+            self.x0_nm,
+            self.x0_nm + w * self.pixel_size_nm,
+            self.y0_nm,
+            self.y0_nm + h * self.pixel_size_nm,
+        )
 
 
-def _grid(x_nm: np.ndarray, y_nm: np.ndarray, pixel_size_nm: float,
-          extent_nm: tuple[float, float, float, float] | None) -> tuple[float, float, int, int]:
+def _grid(
+    x_nm: np.ndarray,
+    y_nm: np.ndarray,
+    pixel_size_nm: float,
+    extent_nm: tuple[float, float, float, float] | None,
+) -> tuple[float, float, int, int]:
     if pixel_size_nm <= 0:
         raise InvalidInput(f"pixel_size_nm must be > 0, got {pixel_size_nm}")
     pad = 0
@@ -49,9 +57,13 @@ def _grid(x_nm: np.ndarray, y_nm: np.ndarray, pixel_size_nm: float,
     return x0, y0, h, w
 
 
-def render_histogram(x_nm: np.ndarray, y_nm: np.ndarray, pixel_size_nm: float = 10.0,
-                     extent_nm: tuple[float, float, float, float] | None = None,
-                     weights: np.ndarray | None = None) -> RenderedImage:
+def render_histogram(
+    x_nm: np.ndarray,
+    y_nm: np.ndarray,
+    pixel_size_nm: float = 10.0,
+    extent_nm: tuple[float, float, float, float] | None = None,
+    weights: np.ndarray | None = None,
+) -> RenderedImage:
     """Counts of localizations per pixel (optionally weighted, e.g. by photons)."""
     x_nm, y_nm = np.asarray(x_nm, float), np.asarray(y_nm, float)
     x0, y0, h, w = _grid(x_nm, y_nm, pixel_size_nm, extent_nm)
@@ -64,9 +76,13 @@ def render_histogram(x_nm: np.ndarray, y_nm: np.ndarray, pixel_size_nm: float = 
     return RenderedImage(image.astype(np.float32), pixel_size_nm, x0, y0)
 
 
-def render_gaussian(x_nm: np.ndarray, y_nm: np.ndarray, pixel_size_nm: float = 10.0,
-                    sigma_nm: float = 10.0,
-                    extent_nm: tuple[float, float, float, float] | None = None) -> RenderedImage:
+def render_gaussian(
+    x_nm: np.ndarray,
+    y_nm: np.ndarray,
+    pixel_size_nm: float = 10.0,
+    sigma_nm: float = 10.0,
+    extent_nm: tuple[float, float, float, float] | None = None,
+) -> RenderedImage:
     """Each localization as a normalised 2D Gaussian of width ``sigma_nm``.
 
     Uses one global width (the usual choice is the median localization precision), so the

@@ -12,8 +12,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 
 @dataclass
@@ -66,18 +66,25 @@ class Report:
                 md.append("")
                 head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
                 rows = "".join(
-                    "<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in keys)
-                    + "</tr>" for r in value)
+                    "<tr>"
+                    + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in keys)
+                    + "</tr>"
+                    for r in value
+                )
                 body.append(f"<table border='1' cellpadding='4'><tr>{head}</tr>{rows}</table>")
             else:
                 name, caption = value
                 md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-                body.append(f"<figure><img src='{html.escape(name)}' style='max-width:100%'>"
-                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                body.append(
+                    f"<figure><img src='{html.escape(name)}' style='max-width:100%'>"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
         md_path = self.out_dir / "report.md"
         md_path.write_text("\n".join(md))
         (self.out_dir / "report.html").write_text(
             "<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.title)}</title></head><body>"
-            + "\n".join(body) + "</body></html>")
+            + "\n".join(body)
+            + "</body></html>"
+        )
         return md_path

@@ -26,8 +26,10 @@ def _ints_back(obj: Any) -> Any:
     """Readable YAML: protobuf's JSON mapping writes 64-bit ints as strings and Struct
     numbers as floats; write integral values as YAML ints (they parse back identically)."""
     if isinstance(obj, dict):
-        return {k: (int(v) if k == "seed" and isinstance(v, str) else _ints_back(v))
-                for k, v in obj.items()}
+        return {
+            k: (int(v) if k == "seed" and isinstance(v, str) else _ints_back(v))
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [_ints_back(v) for v in obj]
     if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2**53:

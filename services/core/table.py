@@ -90,13 +90,16 @@ class LocalizationTable(Mapping[str, np.ndarray]):
             arr = np.asarray(values)
             if arr.ndim != 1:
                 raise InvalidInput(f"column {name!r} must be 1-D, got shape {arr.shape}")
-            if spec is not None and arr.dtype != spec.dtype:
-                if spec.dtype.kind == "i" and arr.dtype.kind == "f":
-                    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                        raise InvalidInput(f"column {name!r} must hold integers")
-                arr = arr.astype(spec.dtype)
-            elif arr.dtype.kind not in "fiub":
+            if arr.dtype.kind not in "fiub":
                 raise InvalidInput(f"column {name!r} has non-numeric dtype {arr.dtype}")
+            if spec is not None and arr.dtype != spec.dtype:
+                if (
+                    spec.dtype.kind == "i"
+                    and arr.dtype.kind == "f"
+                    and (not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)))
+                ):
+                    raise InvalidInput(f"column {name!r} must hold integers")
+                arr = arr.astype(spec.dtype)
             if n is not None and len(arr) != n:
                 raise InvalidInput(f"column {name!r} has {len(arr)} rows, expected {n}")
             n = len(arr)
@@ -144,7 +147,7 @@ class LocalizationTable(Mapping[str, np.ndarray]):
         names = tables[0].columns
         for t in tables[1:]:
             if t.columns != names:
-                raise InvalidInput(f"cannot concatenate tables with columns {names} and {t.columns}")
+                raise InvalidInput(f"cannot concatenate columns {names} and {t.columns}")
         return LocalizationTable(
             {k: np.concatenate([t[k] for t in tables]) for k in names}, check_finite=False
         )
