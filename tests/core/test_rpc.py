@@ -18,7 +18,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
 
 from pointillist.core import rpc
-from pointillist.core.errors import InvalidInput, NotFound, NotReady
+from pointillist.core.errors import (
+    BusAuthError,
+    BusFull,
+    FormatError,
+    InvalidInput,
+    NotFound,
+    NotReady,
+)
 from pointillist.core.metrics import start_metrics_server
 from pointillist.v1 import frames_pb2, run_pb2, simulator_pb2, simulator_pb2_grpc
 
@@ -192,6 +199,21 @@ async def test_project_errors_map_to_status_codes(
     assert err.value.code().name == code
     if details is not None:
         assert err.value.details() == details
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "details"),
+    [
+        (FormatError("locs.csv", "not a number", column="x"), "INVALID_ARGUMENT", "locs.csv"),
+        (BusFull("stream full"), "RESOURCE_EXHAUSTED", "stream full"),
+        (BusAuthError("bad token"), "UNAVAILABLE", "bad token"),
+        (KeyError("k"), "INTERNAL", "internal error in Cluster: KeyError"),
+    ],
+)
+def test_status_for(exc: Exception, code: str, details: str) -> None:
+    got_code, got_details = rpc.status_for(exc, "Cluster")
+    assert got_code.name == code
+    assert got_details.startswith(details)
 
 
 async def test_stream_yields_then_error_is_mapped(
