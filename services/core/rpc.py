@@ -21,7 +21,6 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from pointillist.core import metrics
@@ -196,7 +195,7 @@ class RpcServer:
     """A started gRPC server with its health servicer and shutdown callbacks."""
 
     server: grpc.aio.Server
-    health: HealthServicer
+    health: health.aio.HealthServicer
     host: str
     port: int
     service_names: tuple[str, ...]
@@ -294,7 +293,7 @@ async def create_server(
     )
     for add, servicer in servicers:
         add(servicer, server)
-    health_servicer = HealthServicer()
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
