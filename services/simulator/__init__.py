@@ -1,1 +1,1 @@
-"""pointillist.simulator: camera frames, point clouds, particles and projections with ground truth."""
+"""pointillist.simulator: camera frames, point clouds, particles, projections, with truth."""
