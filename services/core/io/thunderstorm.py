@@ -203,7 +203,12 @@ def _header(path: Path, data: bytes) -> tuple[list[str], int]:
         raise FormatError(path, f"unreadable header line: {e}") from e
     if len(fields) == 1 and ("\t" in line or ";" in line):
         raise FormatError(path, f"header {line!r} has one field: cells must be comma-separated")
-    return [f.strip() for f in fields], end
+    return [_unquote(f.strip()) for f in fields], end
+
+
+def _unquote(field: str) -> str:
+    """Strip quotes that spaces kept the csv module from seeing (`` "x" ,``)."""
+    return field[1:-1].strip() if len(field) > 1 and field[0] == field[-1] == '"' else field
 
 
 def _arrow_error(path: Path, header: list[str], e: Exception) -> FormatError:
