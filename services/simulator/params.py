@@ -56,8 +56,9 @@ def param_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]
 
 
-def from_params(cls: type[T], params: Mapping[str, Any] | None) -> T:
-    """Build config dataclass `cls` from a dict of overrides of its defaults.
+def from_params(cls: type[T], params: Mapping[str, Any] | None, base: T | None = None) -> T:
+    """Build config dataclass `cls` from a dict of overrides of its defaults (or of the
+    values of `base`, an instance of `cls`).
 
     Integral floats are accepted for int fields, lists for tuple fields, dicts for
     nested config dataclasses. Unknown keys and wrong types raise `InvalidInput`.
@@ -72,7 +73,7 @@ def from_params(cls: type[T], params: Mapping[str, Any] | None) -> T:
         raise InvalidInput(f"{cls.__name__}: unknown parameter(s) {unknown}; known: {names}")
     hints = typing.get_type_hints(cls)
     kwargs = {k: coerce(f"{cls.__name__}.{k}", v, hints[k]) for k, v in params.items()}
-    return cls(**kwargs)
+    return cls(**kwargs) if base is None else dataclasses.replace(base, **kwargs)
 
 
 def coerce(name: str, value: Any, tp: Any) -> Any:
