@@ -3,9 +3,12 @@
 Each column is a non-nullable Parquet column with its unit in the field metadata; the
 schema metadata key ``pointillist`` holds JSON ``{"format": "pointillist-localizations",
 "version": 1, "columns": {name: {"dtype": ..., "unit": ...}}}``. Pages carry checksums,
-verified on read. Parquet files from elsewhere (no such metadata) are read too, as long
-as their columns are numeric and use our names and units. Reading and writing are
-column-at-a-time with no per-row work, so millions of rows take well under a second.
+verified on read, and the column names must match the metadata's, so a damaged page or a
+damaged column name is an error rather than wrong data. Parquet files from elsewhere (no
+such metadata) are read too if their columns are numeric; their values are taken to be
+in our units. Reading and
+writing are column-at-a-time with no per-row work: a million rows take well under a
+second.
 """
 
 from __future__ import annotations
@@ -63,14 +66,16 @@ def _check_metadata(path: Path, schema: pa.Schema) -> None:
         return
     try:
         meta = json.loads(raw)
-        fmt, version, columns = meta["format"], meta["version"], meta.get("columns", {})
-        units = {name: col.get("unit", "") for name, col in columns.items()}
+        fmt, version = meta["format"], meta["version"]
+        units = {name: col.get("unit", "") for name, col in meta["columns"].items()}
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise FormatError(path, f"unreadable {METADATA_KEY.decode()} metadata: {e}") from e
     if fmt != FORMAT_NAME:
         raise FormatError(path, f"metadata says format {fmt!r}, expected {FORMAT_NAME!r}")
     if type(version) is not int or not 1 <= version <= FORMAT_VERSION:
         raise FormatError(path, f"version {version!r}; this reader knows 1..{FORMAT_VERSION}")
+    if sorted(units) != sorted(schema.names):
+        raise FormatError(path, f"columns {schema.names} differ from the metadata's {list(units)}")
     for name, unit in units.items():
         if name in COLUMNS and unit != _unit(name):
             raise FormatError(path, f"unit {unit!r}, expected {_unit(name)!r}", column=name)
