@@ -190,7 +190,8 @@ def iter_frames(
     frames: uint16 (n, H, W). truth: one row per emitter on in a frame, with x, y, z
     (nm, see module docstring), photons (expected signal photons of that frame),
     background (photons per pixel), sigma_x, sigma_y (PSF nm), frame (absolute index)
-    and emitter (index into the positions). `positions_nm` (N, 3) replaces the sampled
+    and emitter (index into the positions); emitters just outside the field whose light
+    spills in (filament ends) are included. `positions_nm` (N, 3) replaces the sampled
     emitters; `pixel_maps` gives per-pixel sCMOS calibration. Memory holds one chunk
     plus the on-events of the whole acquisition, never all frames.
     """
