@@ -210,3 +210,20 @@ def test_random_and_corrupted_bytes_fail_or_read_unchanged(content):
     t = _read_or_none(content)
     if t is not None:
         _assert_same(t, _TABLE)
+
+
+@FUZZ
+@given(
+    st.sampled_from(["x", "y", "w"]),
+    st.integers(0, len(_TABLE) - 1),
+    st.sampled_from([np.nan, np.inf, -np.inf]),
+)
+def test_injected_non_finite_values_name_their_column(column, row, value):
+    values = _TABLE[column].copy()
+    values[row] = value
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.parquet"
+        pq.write_table(pa.table({**_TABLE, column: values}), path)
+        with pytest.raises(FormatError, match=f"at row {row + 1}") as err:
+            read_native(path)
+    assert err.value.column == column

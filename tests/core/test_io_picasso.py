@@ -297,3 +297,22 @@ def test_truncated_files_fail_or_read_in_full(cut):
 @given(st.binary(max_size=2048) | st.binary(max_size=64).map(lambda b: _VALID[:512] + b))
 def test_random_bytes_fail(content):
     assert _read_or_none(content) is None
+
+
+_FLOAT_FIELDS = [name for name, kind in PICASSO_DTYPE if kind == "f4"]
+
+
+@FUZZ
+@given(
+    st.sampled_from(_FLOAT_FIELDS),
+    st.integers(0, len(_GOOD) - 1),
+    st.sampled_from([np.nan, np.inf, -np.inf]),
+)
+def test_injected_non_finite_values_name_their_field(field, row, value):
+    locs = _picasso_locs()
+    locs[field][row] = value
+    with tempfile.TemporaryDirectory() as d:
+        path = _write_picasso_file(Path(d) / "locs.hdf5", locs)
+        with pytest.raises(FormatError, match=f"at row {row + 1}") as err:
+            read_picasso(path)
+    assert err.value.column == ("lpx/lpy" if field in ("lpx", "lpy") else field)

@@ -390,3 +390,8 @@ def test_injected_bad_values_name_their_column(row, col, token):
     with pytest.raises(FormatError) as err:
         _read_bytes(b"\n".join(lines))
     assert err.value.column == _TABLE.columns[col]
+
+
+def test_explicit_mapping_wins_over_a_header_of_the_same_name():
+    t = _read_bytes(b"x,y,x_drift_corrected\n1,2,3\n", columns={"x_drift_corrected": "x"})
+    assert t.columns == ["x", "y"] and t["x"][0] == 3.0

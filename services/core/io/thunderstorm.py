@@ -30,7 +30,8 @@ its header without the unit, lower-cased, other characters replaced by ``_``
 alternative exists (``sigma1``/``sigma2`` over ``sigma``, ``uncertainty_xy`` over
 ``uncertainty``), the other header is dropped; any other two headers that give the same
 column are an error. ``columns={"index": "label", "id": None}`` maps (values taken in our
-units unless the header carries a ``[unit]``) or drops headers explicitly.
+units unless the header carries a ``[unit]``) or drops headers explicitly; a mapped
+header wins over one that gives the same column by its name.
 
 Strict by design: a row with too few or too many cells, an empty, NaN, infinite or
 non-numeric cell in a kept column, a non-integer frame, or a file that does not end with
