@@ -256,6 +256,8 @@ def test_writer_refusals(tmp_path):
         write_picasso(t.with_columns(group=[1]), tmp_path / "a.hdf5", pixel_size_nm=PX)
     with pytest.raises(InvalidInput, match="no rows"):
         write_picasso(t.select(slice(0, 0)), tmp_path / "a.hdf5", pixel_size_nm=PX)
+    with pytest.raises(InvalidInput, match="too large"):
+        write_picasso(t.with_columns(x=[3e38]), tmp_path / "a.hdf5", pixel_size_nm=1e-3)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -107,7 +107,7 @@ def build_table(
     """
     for name in REQUIRED:
         if name not in columns:
-            found = ", ".join(repr(s) for s in sources.values()) or "none"
+            found = ", ".join(repr(sources.get(n, n)) for n in columns) or "none"
             raise FormatError(path, f"missing required column {name!r} (found: {found})", name)
     if len(columns[REQUIRED[0]]) == 0:
         raise FormatError(path, "the file holds no localizations (no data rows)")

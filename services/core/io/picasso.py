@@ -138,7 +138,7 @@ def read_picasso(
         if name in lp:
             continue
         if name in _PX_FIELDS:
-            target, values = _PX_FIELDS[name], field * px
+            target, values = _PX_FIELDS[name], field.astype(np.float64) * px
         elif name == "group" and group is not None:
             target, values = group, field
         elif name in _AS_IS_FIELDS:
@@ -154,6 +154,15 @@ def read_picasso(
         columns["uncertainty"] = np.mean([locs[n] for n in lp], axis=0, dtype=np.float64) * px
         sources["uncertainty"] = "/".join(lp)
     return build_table(p, columns, sources)
+
+
+def _to_px(name: str, values_nm: np.ndarray, pixel_size_nm: float) -> np.ndarray:
+    """float32 pixels; InvalidInput where a value does not fit."""
+    with np.errstate(over="ignore"):
+        values = (values_nm.astype(np.float64) / pixel_size_nm).astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise InvalidInput(f"column {name!r} is too large for float32 pixels")
+    return values
 
 
 def write_picasso(
@@ -186,11 +195,11 @@ def write_picasso(
     to_field = {v: k for k, v in {**_AS_IS_FIELDS, **_PX_FIELDS}.items()}
     for name, arr in table.items():
         if name in _PX_FIELDS.values():
-            put(to_field[name], (arr / px).astype(np.float32), name)
+            put(to_field[name], _to_px(name, arr, px), name)
         elif name == "frame":
             put("frame", arr.astype(np.uint32), name)
         elif name == "uncertainty":
-            put("lpx", (arr / px).astype(np.float32), name)
+            put("lpx", _to_px(name, arr, px), name)
             put("lpy", fields["lpx"], name)
         elif name == group:
             put("group", arr, name)
