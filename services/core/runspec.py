@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from pointillist.core.errors import InvalidInput
 from pointillist.v1 import run_pb2
@@ -22,14 +23,27 @@ def new_run_id(prefix: str = "run") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+_INT64_FIELDS = {"seed", "seq", "done", "total"}
+_INT64_MAPS = {"counters", "last_seq"}
+
+
+_INT64_FIELDS = {"seed", "seq", "done", "total"}
+_INT64_MAPS = {"counters", "last_seq"}
+
+
 def _ints_back(obj: Any) -> Any:
     """Readable YAML: protobuf's JSON mapping writes 64-bit ints as strings and Struct
     numbers as floats; write integral values as YAML ints (they parse back identically)."""
     if isinstance(obj, dict):
-        return {
-            k: (int(v) if k == "seed" and isinstance(v, str) else _ints_back(v))
-            for k, v in obj.items()
-        }
+        out = {}
+        for k, v in obj.items():
+            if k in _INT64_FIELDS and isinstance(v, str):
+                out[k] = int(v)
+            elif k in _INT64_MAPS and isinstance(v, dict):
+                out[k] = {name: int(count) for name, count in v.items()}
+            else:
+                out[k] = _ints_back(v)
+        return out
     if isinstance(obj, list):
         return [_ints_back(v) for v in obj]
     if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2**53:
@@ -53,6 +67,14 @@ def spec_from_dict(data: dict[str, Any], origin: str = "run spec") -> run_pb2.Ru
 
 def dump_yaml(spec: run_pb2.RunSpec) -> str:
     return yaml.safe_dump(spec_to_dict(spec), sort_keys=False)
+
+
+def yaml_dump_message(message: Message) -> str:
+    """Any message (e.g. a RunStatus) as readable YAML."""
+    return yaml.safe_dump(
+        _ints_back(json_format.MessageToDict(message, preserving_proto_field_name=True)),
+        sort_keys=False,
+    )
 
 
 def load_yaml(text: str, origin: str = "run spec") -> run_pb2.RunSpec:
