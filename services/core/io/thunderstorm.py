@@ -161,7 +161,8 @@ def _resolve(
             targets, priority = (target,), _EXPLICIT
         else:
             if not h:
-                raise FormatError(path, f"header field {i + 1} has no name (drop it: columns=)")
+                hint = "drop it with columns={'': None}"
+                raise FormatError(path, f"header field {i + 1} has no name ({hint})")
             known = _lookup(base)
             if known is None:
                 name = _sanitize(base)
