@@ -53,3 +53,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="pointillist")
 def main() -> None:
     """Pointillist: single-molecule localization microscopy analysis."""
+
+
+if __name__ == "__main__":
+    main()
