@@ -18,9 +18,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from pointillist.core.bus import Bus, particles_to_proto, validate_run_id
+from pointillist.core.bus import Bus, frames_to_proto, particles_to_proto, validate_run_id
 from pointillist.core.errors import InvalidInput, NotFound, NotReady
-from pointillist.core.frames import camera_to_proto, frames_to_proto
+from pointillist.core.frames import camera_to_proto
 from pointillist.core.runspec import new_run_id
 from pointillist.simulator import metrics
 from pointillist.simulator.datasets import Dataset, simulate_dataset

@@ -3,13 +3,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from pointillist.core.bus.codec import frames_from_proto, frames_to_proto
 from pointillist.core.errors import InvalidInput
-from pointillist.core.frames import (
-    camera_from_proto,
-    camera_to_proto,
-    frames_from_proto,
-    frames_to_proto,
-)
+from pointillist.core.frames import camera_from_proto, camera_to_proto
 
 CAMERA = SimpleNamespace(
     kind="emccd",
@@ -38,7 +34,7 @@ def test_wrong_sizes_and_missing_camera_are_rejected():
     msg.ClearField("camera")
     with pytest.raises(InvalidInput, match="camera"):
         camera_from_proto(msg.camera)
-    with pytest.raises(InvalidInput, match="shape"):
+    with pytest.raises(InvalidInput, match="height, width"):
         frames_to_proto(np.zeros(5, np.uint16), camera=camera_to_proto(CAMERA))
 
 
