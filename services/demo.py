@@ -70,8 +70,8 @@ async def _stream_acquisition(stack: Stack, run_id: str, n_frames: int, rate_hz:
     bus = await connect(stack.nats_url, name="pointillist-demo")
     try:
         async with (
-            bus.consumer("frames", "demo") as fc,
-            bus.consumer("truth", "demo") as tc,
+            bus.consumer("frames", f"demo-{run_id}", run_id=run_id) as fc,
+            bus.consumer("truth", f"demo-{run_id}", run_id=run_id) as tc,
             channel(stack.endpoints()["simulator"]["grpc"]) as chan,
         ):
             t0 = time.monotonic()

@@ -54,7 +54,10 @@ async def test_acquisition_streams_every_frame_with_truth_and_ends(simulator, bu
     async def on_truth(d):
         truth.append(d.table)
 
-    async with bus.consumer("frames", "test-frames") as fc, bus.consumer("truth", "test-t") as tc:
+    async with (
+        bus.consumer("frames", f"f-{run_id}", run_id=run_id) as fc,
+        bus.consumer("truth", f"t-{run_id}", run_id=run_id) as tc,
+    ):
         await asyncio.wait_for(
             asyncio.gather(
                 fc.run(on_frames, until_complete=run_id), tc.run(on_truth, until_complete=run_id)
@@ -87,7 +90,7 @@ async def test_dataset_published_as_particles(simulator, bus, run_id):
     async def on_particles(d):
         got.append(d.message)
 
-    async with bus.consumer("particles", "test-p") as pc:
+    async with bus.consumer("particles", f"p-{run_id}", run_id=run_id) as pc:
         await asyncio.wait_for(pc.run(on_particles, until_complete=run_id), timeout=30)
     particles = {
         int(p) for m in got for p in LocalizationTable.from_proto(m.localizations)["particle"]
