@@ -672,9 +672,10 @@ class Bus:
     # -- end of acquisition -------------------------------------------------------
 
     async def wait_end_of_acquisition(
-        self, run_id: str, timeout: float | None = None
+        self, run_id: str, timeout: float | None = None, *, kind: str | None = None
     ) -> run_pb2.Event:
-        """The run's END_OF_ACQUISITION event, waiting for it (TimeoutError after ``timeout`` s)."""
+        """The run's first END_OF_ACQUISITION event (listing ``kind`` in ``last_seq`` when
+        given), waiting for it; TimeoutError after ``timeout`` s."""
         subj = subject(run_id, "events")
         sub = await self.js.subscribe(
             subj,
@@ -688,7 +689,9 @@ class Bus:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError(
-                        f"no end-of-acquisition for run {run_id!r} within {timeout} s"
+                        f"no end-of-acquisition for run {run_id!r}"
+                        + (f" listing {kind!r}" if kind else "")
+                        + f" within {timeout} s"
                     )
                 try:
                     msg = await sub.next_msg(timeout=min(left or 1.0, 1.0))
@@ -702,7 +705,9 @@ class Bus:
                     event.ParseFromString(msg.data)
                 except Exception:  # malformed events are the consumers' business
                     continue
-                if event.kind == run_pb2.Event.KIND_END_OF_ACQUISITION:
+                if event.kind == run_pb2.Event.KIND_END_OF_ACQUISITION and (
+                    kind is None or kind in event.last_seq
+                ):
                     return event
         finally:
             await sub.unsubscribe()
@@ -792,7 +797,8 @@ async def connect(
             log.warning("NATS %s: %s", url, e)
 
     async def on_disconnect() -> None:
-        log.warning("disconnected from NATS at %s; reconnecting", url)
+        if connected and not nc.is_closed:
+            log.warning("disconnected from NATS at %s; reconnecting", url)
 
     async def on_reconnect() -> None:
         log.info("reconnected to NATS at %s", url)
@@ -840,9 +846,11 @@ async def connect(
 
 
 async def _close_quietly(nc: Client) -> None:
+    """Close a client whose first connect failed; a half-open TLS transport may never
+    finish closing, so give up after a second."""
     try:
-        await nc.close()
-    except Exception:  # a half-open client may fail to close; nothing to release then
+        await asyncio.wait_for(nc.close(), 1.0)
+    except Exception:  # nothing left to release on a client that never connected
         log.debug("closing a failed NATS client", exc_info=True)
 
 
@@ -861,7 +869,11 @@ def _connect_error(
             f"NATS at {url} rejected the connection: authorization required — {_CRED_HINT}"
         )
     causes = [e for e in (*seen, error) if not isinstance(e, nats.errors.NoServersError)]
+    tls = [e for e in causes if isinstance(e, ssl.SSLError)]
+    if tls:
+        return BusError(
+            f"TLS with NATS at {url} failed: {tls[-1]} (check POINTILLIST_NATS_TLS_CA, "
+            "and POINTILLIST_NATS_TLS_CERT/POINTILLIST_NATS_TLS_KEY if the server verifies clients)"
+        )
     cause = causes[-1] if causes else error
-    if isinstance(cause, ssl.SSLError):
-        return BusError(f"TLS with NATS at {url} failed: {cause} (check POINTILLIST_NATS_TLS_CA)")
     return BusError(f"cannot connect to NATS at {url}: {cause or type(cause).__name__}")

@@ -344,11 +344,24 @@ class Consumer:
 
     async def __anext__(self) -> Delivery:
         """The next delivery; settle it (ack/nak/dead_letter) yourself."""
-        while not self._buffer:
-            if self._sub is None and self.bus.nc.is_closed:
-                raise StopAsyncIteration
-            self._buffer.extend(await self.fetch())
-        return self._buffer.popleft()
+        while True:
+            while not self._buffer:
+                if self._sub is None and self.bus.nc.is_closed:
+                    raise StopAsyncIteration
+                self._buffer.extend(await self.fetch())
+            d = self._buffer.popleft()
+            if not await self._drop_duplicate(d):
+                return d
+
+    async def _drop_duplicate(self, d: Delivery) -> bool:
+        """Ack and drop ``d`` if an identical message was settled since it was fetched."""
+        if d.msg_id not in self._seen:
+            return False
+        await d.raw.ack()
+        d.settled = True
+        self.stats.duplicates += 1
+        metrics.CONSUMED_MESSAGES.labels(self.kind, "duplicate").inc()
+        return True
 
     async def _prepare(self, msg: Msg) -> Delivery | None:
         headers = msg.headers or {}
@@ -503,6 +516,8 @@ class Consumer:
 
     async def handle(self, d: Delivery, handler: Handler) -> None:
         """Run ``handler`` on one delivery and settle it (see the module docstring)."""
+        if await self._drop_duplicate(d):
+            return
         beat = asyncio.ensure_future(self._heartbeat(d))
         start = time.perf_counter()
         try:
@@ -558,35 +573,42 @@ class Consumer:
     ) -> ConsumerStats:
         """Handle messages until ``stop`` is set, the run is complete, or idle too long.
 
-        ``until_complete=run_id``: return once that run's END_OF_ACQUISITION is out and
-        every seq up to ``last_seq[last_seq_key]`` (default: this consumer's kind) has
-        been settled here. A consumer of derived data passes the source kind, e.g. a
-        locs consumer ``last_seq_key="frames"``. Needs this consumer to see the whole
-        run (one replica). ``idle_timeout`` (s): return after that long without messages.
+        ``until_complete=run_id``: return once the run's END_OF_ACQUISITION listing
+        ``last_seq_key`` (default: this consumer's kind) is out and the run's data is
+        settled: either this process settled every seq up to ``last_seq[key]``, or (for
+        the announced kind itself) the durable has nothing pending or unacked on the
+        server, which also covers replicas and restarts. A stage consuming derived data
+        either waits for its upstream's announcement (each stage announces its output
+        with `Bus.publish_end_of_acquisition` once its own ``run`` completes; replicas
+        announce the same Msg-Id, stored once) or, as a single process, passes the
+        source kind (``last_seq_key="frames"``). ``idle_timeout`` (s): return after that
+        long without messages.
         """
+        key = last_seq_key or self.kind
         eoa: asyncio.Task[run_pb2.Event] | None = None
         if until_complete is not None:
-            eoa = asyncio.ensure_future(self.bus.wait_end_of_acquisition(until_complete))
-        key = last_seq_key or self.kind
+            eoa = asyncio.ensure_future(self.bus.wait_end_of_acquisition(until_complete, kind=key))
         idle_since = time.monotonic()
+        idle = False
         failures = 0
         try:
             while not (stop is not None and stop.is_set()):
                 if eoa is not None and eoa.done():
-                    last = eoa.result().last_seq
-                    if key not in last or self.progress(until_complete).complete_through(last[key]):
+                    last = eoa.result().last_seq[key]
+                    if await self._complete(until_complete, last, key, idle):  # type: ignore[arg-type]
                         break
                 try:
                     deliveries = self._drain_buffer() or await self.fetch()
                     failures = 0
-                except (TimeoutError, nats.errors.Error) as e:
+                except (nats.errors.Error, TimeoutError) as e:
                     if self.bus.nc.is_closed:
                         raise BusError(f"connection to {self.bus.url} closed") from e
                     failures += 1
                     log.warning("fetching from %s failed (%s); retrying", self.filter, e)
                     await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                     continue
-                if not deliveries:
+                idle = not deliveries
+                if idle:
                     if idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
                         break
                     continue
@@ -603,6 +625,15 @@ class Consumer:
                 with contextlib.suppress(BaseException):
                     await eoa
         return self.stats
+
+    async def _complete(self, run_id: str, last_seq: int, key: str, idle: bool) -> bool:
+        """Whether every message of ``run_id`` up to ``last_seq`` of ``key`` is settled."""
+        if self.progress(run_id).complete_through(last_seq):
+            return True
+        if not idle or key != self.kind:
+            return False
+        info = await self.bus.jsm.consumer_info(self.stream, self.durable)
+        return info.num_pending == 0 and info.num_ack_pending == 0
 
     def _drain_buffer(self) -> list[Delivery]:
         out = list(self._buffer)
