@@ -103,7 +103,7 @@ async def test_tls_with_client_certificates(
     assert server.url.startswith("tls://")
     with pytest.raises(BusError, match="CERTIFICATE_VERIFY_FAILED"):  # server not trusted
         await connect(server.url, connect_timeout=2)
-    with pytest.raises(BusError, match="CERTIFICATE_REQUIRED"):  # no client certificate
+    with pytest.raises(BusError, match=r"TLS with NATS|cannot connect"):  # no client cert
         await connect(server.url, tls_ca=str(certs["ca.pem"]), connect_timeout=2)
     await round_trip(
         server.url,

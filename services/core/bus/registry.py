@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ class RunRegistry:
                 await kv.update(run_id, status.SerializeToString(), last=revision)
                 return status
             except nats.js.errors.KeyWrongLastSequenceError:
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(random.uniform(0.001, 0.01))  # desynchronise writers
         raise BusError(f"run {run_id!r}: {attempts} concurrent updates in a row, giving up")
 
     async def list(self) -> list[run_pb2.RunStatus]:
