@@ -203,16 +203,18 @@ class Stack:
         raise NotReady(f"prometheus not ready after {self.startup_timeout_s:.0f} s")
 
     def stop(self, grace_s: float = 15.0) -> None:
-        """SIGTERM every child in reverse start order, then stop NATS."""
+        """SIGTERM every child (they shut down in parallel), kill stragglers, then stop NATS."""
         for child in reversed(self.children):
             if child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)
-                try:
-                    child.proc.wait(grace_s)
-                except subprocess.TimeoutExpired:
-                    log.warning("%s did not stop in %.0f s; killing it", child.name, grace_s)
-                    child.proc.kill()
-                    child.proc.wait()
+        deadline = time.monotonic() + grace_s
+        for child in reversed(self.children):
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s; killing it", child.name, grace_s)
+                child.proc.kill()
+                child.proc.wait()
         self.children.clear()
         if self.nats is not None:
             self.nats.stop()
