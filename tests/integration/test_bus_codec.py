@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,7 @@ from pointillist.core.bus.codec import (
     table_columns,
     validate,
 )
+from pointillist.core.bus.connection import InFlight
 from pointillist.core.errors import InvalidInput
 from pointillist.core.table import LocalizationTable
 from pointillist.v1 import frames_pb2, run_pb2, table_pb2
@@ -41,7 +44,7 @@ def locs(n: int) -> LocalizationTable:
 @given(n=st.integers(0, 5000), budget=st.integers(1200, 40_000))
 def test_localization_parts_fit_the_budget_and_rejoin(n: int, budget: int) -> None:
     table = locs(n)
-    pieces = split_localizations(table_columns(table), n, budget, run_id="r", seq=3)
+    pieces = list(split_localizations(table_columns(table), n, budget, run_id="r", seq=3))
     assert all(p.message.ByteSize() <= budget for p in pieces)
     assert [(p.part, p.part_count) for p in pieces] == [
         (i, len(pieces)) for i in range(len(pieces))
@@ -75,7 +78,7 @@ def test_frames_split_or_tile_and_reassemble_bit_exact(h: int, w: int, n: int, b
     if w * 2 + 200 > budget:
         return
     frames = np.random.default_rng(h * w).integers(0, 2**16, (n, h, w), dtype=np.uint16)
-    pieces = split_frames(frames, budget, run_id="r", seq=1, first_frame=10, tile_stream="T")
+    pieces = list(split_frames(frames, budget, run_id="r", seq=1, first_frame=10, tile_stream="T"))
     out = []
     for p in pieces:
         assert p.message.ByteSize() <= budget
@@ -107,7 +110,7 @@ def test_tiles_out_of_place_are_rejected() -> None:
 def test_particles_too_large_to_keep_whole_are_split_by_rows() -> None:
     table = locs(3000).with_columns(particle=np.zeros(3000, dtype="i4"))  # one huge particle
     truth = {"particle": np.array([0], dtype="i4"), "radius_nm": np.array([50.0])}
-    pieces = split_particles(table, truth, 8000, run_id="r", seq=0)
+    pieces = list(split_particles(table, truth, 8000, run_id="r", seq=0))
     assert len(pieces) > 2 and all(p.message.ByteSize() <= 8000 for p in pieces)
     parts = [particles_from_proto(p.message) for p in pieces]
     joined = LocalizationTable.concat(t for t, _ in parts if len(t))
@@ -117,7 +120,7 @@ def test_particles_too_large_to_keep_whole_are_split_by_rows() -> None:
 
 def test_truth_needs_a_particle_column() -> None:
     with pytest.raises(InvalidInput, match="'particle' column"):
-        split_particles(locs(3), {"radius_nm": np.ones(2)}, 8000, run_id="r", seq=0)
+        list(split_particles(locs(3), {"radius_nm": np.ones(2)}, 8000, run_id="r", seq=0))
 
 
 def test_validation_names_the_problem() -> None:
@@ -162,3 +165,24 @@ def test_seq_tracker_watermark_gaps_and_missing() -> None:
     assert t.complete_through(3) and t.missing(3) == []
     t.add(1)  # a repeat changes nothing
     assert t.watermark == 3 and t.gaps == 1
+
+
+async def test_in_flight_window_bounds_bytes_and_count() -> None:
+    window = InFlight(max_count=3, max_bytes=100)
+    await window.acquire(60)
+    await window.acquire(40)
+    blocked = asyncio.ensure_future(window.acquire(10))  # bytes full
+    later = asyncio.ensure_future(window.acquire(1))  # waits its turn (FIFO)
+    await asyncio.sleep(0)
+    assert not blocked.done() and not later.done()
+    window.release(60)
+    await asyncio.sleep(0)
+    assert blocked.done() and later.done() and window.count == 3
+    cancelled = asyncio.ensure_future(window.acquire(1))  # count full
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.gather(cancelled, return_exceptions=True)
+    for size in (40, 10, 1):
+        window.release(size)
+    assert (window.count, window.bytes) == (0, 0)
+    await window.acquire(10_000)  # alone, a message larger than the window goes through

@@ -19,7 +19,7 @@ Each part is a valid message on its own. The budget is the server's ``max_payloa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +52,10 @@ class Piece:
     items: int
     tiles: list[frames_pb2.FrameBatch] = field(default_factory=list)
 
+    def size(self) -> int:
+        """Encoded bytes of the message and its tiles."""
+        return self.message.ByteSize() + sum(t.ByteSize() for t in self.tiles)
+
 
 # -- localizations ------------------------------------------------------------------
 
@@ -76,6 +80,17 @@ def batch_columns(columns: Iterable[table_pb2.Column], n_rows: int) -> list[RawC
             raise InvalidInput(f"column {col.name!r}: {len(data)} bytes for {n_rows} rows of {dt}")
         out.append((col.name, col.dtype, col.unit, np.frombuffer(data, dtype=dt)))
     return out
+
+
+def table_from_batch(msg: table_pb2.LocalizationBatch) -> LocalizationTable:
+    """The LocalizationTable of a LocalizationBatch, validated like
+    `LocalizationTable.from_proto` but reading each column's bytes once (no extra copy)."""
+    cols: dict[str, np.ndarray] = {}
+    for name, _, _, arr in batch_columns(msg.columns, msg.n_rows):
+        if name in cols:
+            raise InvalidInput(f"duplicate column {name!r}")
+        cols[name] = arr
+    return LocalizationTable(cols)
 
 
 def _fill_columns(target, columns: Sequence[RawColumn], rows: slice | np.ndarray) -> None:
@@ -110,12 +125,12 @@ def split_localizations(
     seq: int,
     source: str = "",
     ground_truth: bool = False,
-) -> list[Piece]:
-    """LocalizationBatch parts of at most ``budget`` encoded bytes, rows in order."""
+) -> Iterator[Piece]:
+    """LocalizationBatch parts of at most ``budget`` encoded bytes, rows in order, made
+    one at a time as the caller iterates (a large table is never copied whole)."""
     fixed = _MSG_OVERHEAD + len(run_id) + len(source) + _columns_overhead(columns)
     rows = _rows_per_part(budget, fixed, _row_bytes(columns), "localizations")
     count = max(1, -(-n_rows // rows))
-    pieces = []
     for i in range(count):
         a, b = i * rows, min(n_rows, (i + 1) * rows)
         msg = table_pb2.LocalizationBatch(
@@ -128,8 +143,7 @@ def split_localizations(
             ground_truth=ground_truth,
         )
         _fill_columns(msg.columns, columns, slice(a, b))
-        pieces.append(Piece(msg, i, count, b - a))
-    return pieces
+        yield Piece(msg, i, count, b - a)
 
 
 # -- particles ----------------------------------------------------------------------
@@ -175,7 +189,7 @@ def particles_from_proto(
     msg: particles_pb2.ParticleSet,
 ) -> tuple[LocalizationTable, dict[str, np.ndarray]]:
     """(localizations, truth columns) of a ParticleSet; InvalidInput when inconsistent."""
-    table = LocalizationTable.from_proto(msg.localizations)
+    table = table_from_batch(msg.localizations)
     n = len(msg.truth[0].data) // numpy_dtype(msg.truth[0].dtype).itemsize if msg.truth else 0
     truth = {name: arr for name, _, _, arr in batch_columns(msg.truth, n)}
     if truth and "particle" not in truth:
@@ -192,7 +206,7 @@ def split_particles(
     seq: int,
     dimensions: int = 2,
     particle_kind: str = "",
-) -> list[Piece]:
+) -> Iterator[Piece]:
     """ParticleSet parts of at most ``budget`` bytes, whole particles per part when possible."""
     loc_cols = table_columns(table)
     tru_cols = truth_columns(truth)
@@ -208,7 +222,6 @@ def split_particles(
     groups = _particle_groups(table, truth, budget - fixed, loc_row, tru_row)
     if groups is None:  # a particle alone is over budget: fall back to rows
         groups = _row_groups(n_loc, n_tru, budget - fixed, loc_row, tru_row)
-    pieces = []
     for i, (loc_rows, tru_rows) in enumerate(groups):
         msg = particles_pb2.ParticleSet(
             run_id=run_id,
@@ -226,8 +239,7 @@ def split_particles(
         msg.localizations.n_rows = n
         _fill_columns(msg.localizations.columns, loc_cols, loc_rows)
         _fill_columns(msg.truth, tru_cols, tru_rows)
-        pieces.append(Piece(msg, i, len(groups), n))
-    return pieces
+        yield Piece(msg, i, len(groups), n)
 
 
 def _particle_groups(
@@ -332,14 +344,8 @@ def _frames_array(frames: np.ndarray) -> np.ndarray:
 
 
 def frames_from_proto(msg: frames_pb2.FrameBatch) -> np.ndarray:
-    """The (n_frames, height, width) array of a whole FrameBatch (no copy)."""
-    check_frames(msg)
-    dt = numpy_dtype(msg.dtype)
-    return np.frombuffer(msg.data, dtype=dt).reshape(msg.n_frames, msg.height, msg.width)
-
-
-def check_frames(msg: frames_pb2.FrameBatch) -> None:
-    """InvalidInput unless ``msg`` is a whole FrameBatch with consistent shape and data."""
+    """The (n_frames, height, width) array of a whole FrameBatch; InvalidInput unless its
+    shape, dtype and data agree. Reads the data out of the message once."""
     if msg.tile_refs or msg.HasField("tile"):
         raise InvalidInput("FrameBatch is a tile head or a tile, not whole frames")
     if min(msg.n_frames, msg.height, msg.width) == 0:
@@ -347,12 +353,14 @@ def check_frames(msg: frames_pb2.FrameBatch) -> None:
             f"FrameBatch shape {msg.n_frames}x{msg.height}x{msg.width} has a zero dimension"
         )
     dt = numpy_dtype(msg.dtype)
+    data = msg.data
     want = msg.n_frames * msg.height * msg.width * dt.itemsize
-    if len(msg.data) != want:
+    if len(data) != want:
         raise InvalidInput(
-            f"FrameBatch data has {len(msg.data)} bytes, expected {want} for "
+            f"FrameBatch data has {len(data)} bytes, expected {want} for "
             f"{msg.n_frames}x{msg.height}x{msg.width} {dt}"
         )
+    return np.frombuffer(data, dtype=dt).reshape(msg.n_frames, msg.height, msg.width)
 
 
 def split_frames(
@@ -364,7 +372,7 @@ def split_frames(
     first_frame: int = 0,
     camera: frames_pb2.CameraModel | None = None,
     tile_stream: str = "",
-) -> list[Piece]:
+) -> Iterator[Piece]:
     """FrameBatch parts by frames; a frame over ``budget`` becomes a head plus row tiles."""
     arr = _frames_array(frames)
     n, h, w = arr.shape
@@ -389,16 +397,14 @@ def split_frames(
 
     if per_part >= 1:
         count = -(-n // per_part)
-        pieces = []
         for i in range(count):
             a, b = i * per_part, min(n, (i + 1) * per_part)
             msg = batch(a, b)
             msg.data = np.ascontiguousarray(arr[a:b], dtype=le).tobytes()
-            pieces.append(Piece(msg, i, count, b - a))
-        return pieces
+            yield Piece(msg, i, count, b - a)
+        return
     rows_per_tile = _rows_per_part(budget, fixed, w * arr.dtype.itemsize, "frame pixels")
     n_tiles = -(-h // rows_per_tile)
-    pieces = []
     for i in range(n):
         head = batch(i, i + 1)
         head.tile_stream = tile_stream
@@ -410,8 +416,7 @@ def split_frames(
             tile.tile.CopyFrom(frames_pb2.Tile(row_start=r0, rows=r1 - r0, index=t, count=n_tiles))
             tile.data = np.ascontiguousarray(arr[i, r0:r1], dtype=le).tobytes()
             tiles.append(tile)
-        pieces.append(Piece(head, i, n, 1, tiles))
-    return pieces
+        yield Piece(head, i, n, 1, tiles)
 
 
 def assemble_tiles(
@@ -473,16 +478,17 @@ def decode(cls: type[Message], payload: bytes) -> Message:
     return msg
 
 
-def validate(msg: Message, run_id: str) -> LocalizationTable | None:
-    """Check a decoded message against its subject's run; returns the table of a LocalizationBatch.
+def validate(msg: Message, run_id: str) -> LocalizationTable | np.ndarray | None:
+    """Check a decoded message against its subject's run; InvalidInput names what is wrong.
 
-    Raises InvalidInput naming what is wrong.
+    Returns the data it decoded on the way, to keep: the table of a LocalizationBatch,
+    the frames array of a whole FrameBatch.
     """
     msg_run = getattr(msg, "run_id", None)
     if msg_run is not None and msg_run != run_id:
         raise InvalidInput(f"message run_id {msg_run!r} does not match subject run {run_id!r}")
     if isinstance(msg, table_pb2.LocalizationBatch):
-        return LocalizationTable.from_proto(msg)
+        return table_from_batch(msg)
     if isinstance(msg, particles_pb2.ParticleSet):
         particles_from_proto(msg)
     elif isinstance(msg, frames_pb2.FrameBatch):
@@ -491,7 +497,7 @@ def validate(msg: Message, run_id: str) -> LocalizationTable | None:
                 raise InvalidInput("tile head without tile_stream")
             numpy_dtype(msg.dtype)
         else:
-            check_frames(msg)
+            return frames_from_proto(msg)
     elif isinstance(msg, run_pb2.Event) and msg.kind == run_pb2.Event.KIND_UNSPECIFIED:
         raise InvalidInput("Event kind is unspecified")
     return None

@@ -22,7 +22,8 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -216,6 +217,49 @@ def _close(call: Awaitable[Any]) -> None:
         close()
 
 
+class InFlight:
+    """Bounds what awaits a PubAck: at most ``max_count`` messages and ``max_bytes``
+    bytes (one message is always let through, however large)."""
+
+    def __init__(self, max_count: int, max_bytes: int) -> None:
+        self.max_count, self.max_bytes = max_count, max_bytes
+        self.count = self.bytes = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def _fits(self, size: int) -> bool:
+        return self.count == 0 or (
+            self.count < self.max_count and self.bytes + size <= self.max_bytes
+        )
+
+    async def acquire(self, size: int) -> None:
+        if not self._waiters and self._fits(size):
+            self.count += 1
+            self.bytes += size
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((size, fut))
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.release(size)  # granted just as we were cancelled
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove((size, fut))
+            raise
+
+    def release(self, size: int) -> None:
+        self.count -= 1
+        self.bytes -= size
+        while self._waiters and self._fits(self._waiters[0][0]):
+            wsize, fut = self._waiters.popleft()
+            if fut.done():
+                continue
+            self.count += 1
+            self.bytes += wsize
+            fut.set_result(None)
+
+
 class Bus:
     """A connected bus: ``nc`` (nats client), ``js`` (JetStream), ``jsm`` (management)."""
 
@@ -225,7 +269,7 @@ class Bus:
         self.jsm: JetStreamManager = nc.jsm(timeout=config.ack_timeout)
         self.url = url
         self.config = config
-        self._inflight = asyncio.Semaphore(config.max_in_flight)
+        self._window = InFlight(config.max_in_flight, config.max_in_flight_bytes)
         self._runs: RunRegistry | None = None
         self._artefacts: ArtefactStore | None = None
 
@@ -317,10 +361,9 @@ class Bus:
         try:
             while True:
                 try:
-                    async with self._inflight:
-                        ack = await self.js.publish(
-                            subj, payload, timeout=cfg.ack_timeout, headers=headers
-                        )
+                    ack = await self.js.publish(
+                        subj, payload, timeout=cfg.ack_timeout, headers=headers
+                    )
                     break
                 except nats.js.errors.APIError as e:
                     if e.err_code not in _FULL_CODES:
@@ -427,16 +470,44 @@ class Bus:
         kind: str,
         run_id: str,
         seq: int,
-        pieces: list[Piece],
+        pieces: Iterable[Piece],
         parent: Delivery | None,
         base_id: str | None = None,
     ) -> PublishResult:
+        """Publish pieces concurrently, at most ``max_in_flight_bytes`` awaiting their
+        PubAck; ``pieces`` is usually a generator, so a huge batch is never in memory whole."""
         if base_id is None:
             base_id = f"{run_id}.{kind}.{seq}"
+        tasks: list[asyncio.Task[PublishResult]] = []
+        failed: list[asyncio.Task[PublishResult]] = []
+
+        def settle(size: int) -> Callable[[asyncio.Task[PublishResult]], None]:
+            def done(task: asyncio.Task[PublishResult]) -> None:
+                self._window.release(size)
+                if not task.cancelled() and task.exception() is not None:
+                    failed.append(task)
+
+            return done
+
+        try:
+            for piece in pieces:  # a generator makes each piece only now
+                size = piece.size()
+                await self._window.acquire(size)
+                task = asyncio.ensure_future(
+                    self._publish_piece(kind, run_id, seq, base_id, piece, parent)
+                )
+                task.add_done_callback(settle(size))
+                tasks.append(task)
+                if failed:
+                    break
+            results = await _gather(tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         total = PublishResult()
-        for r in await _gather(
-            self._publish_piece(kind, run_id, seq, base_id, p, parent) for p in pieces
-        ):
+        for r in results:
             total.add(r)
         return total
 
@@ -666,7 +737,11 @@ class Bus:
         if len(payload) > room:
             headers["Pnt-Dead-Truncated"] = str(len(payload))
             payload = payload[:room]
-        await self._send("dead", subject(run_id, "dead"), payload, headers)
+        await self._window.acquire(len(payload))
+        try:
+            await self._send("dead", subject(run_id, "dead"), payload, headers)
+        finally:
+            self._window.release(len(payload))
         metrics.DEAD_LETTERS.labels(kind, _cause(reason)).inc()
 
     # -- end of acquisition -------------------------------------------------------

@@ -33,7 +33,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import nats.errors
@@ -54,6 +53,7 @@ from pointillist.core.bus.codec import (
     parse_path,
     particles_from_proto,
     parts_complete,
+    table_from_batch,
     validate,
 )
 from pointillist.core.bus.subjects import (
@@ -154,7 +154,7 @@ class Delivery:
     tile_refs: tuple[int, ...] = ()
     tile_stream: str = ""
     settled: bool = False
-    _table: LocalizationTable | None = field(default=None, repr=False)
+    _decoded: LocalizationTable | np.ndarray | None = field(default=None, repr=False)
 
     @property
     def part_label(self) -> str:
@@ -163,19 +163,21 @@ class Delivery:
     @property
     def table(self) -> LocalizationTable:
         """Localizations of a LocalizationBatch or ParticleSet (validated on receipt)."""
-        if self._table is None:
+        if not isinstance(self._decoded, LocalizationTable):
             if isinstance(self.message, particles_pb2.ParticleSet):
-                self._table = particles_from_proto(self.message)[0]
+                self._decoded = particles_from_proto(self.message)[0]
             else:
-                self._table = LocalizationTable.from_proto(self.message)  # type: ignore[arg-type]
-        return self._table
+                self._decoded = table_from_batch(self.message)  # type: ignore[arg-type]
+        return self._decoded
 
-    @cached_property
+    @property
     def frames(self) -> np.ndarray:
         """(n, h, w) array of a FrameBatch (reassembled from tiles when it was tiled)."""
         if not isinstance(self.message, frames_pb2.FrameBatch):
             raise InvalidInput(f"{type_name(self.message)} has no frames")
-        return frames_from_proto(self.message)
+        if not isinstance(self._decoded, np.ndarray):
+            self._decoded = frames_from_proto(self.message)
+        return self._decoded
 
     @property
     def items(self) -> int:
@@ -228,7 +230,9 @@ class Consumer:
 
     ``ack_wait`` (s): time a message may stay unacked before redelivery (the handler's
     progress is signalled meanwhile). ``max_deliver``: deliveries before dead-lettering.
-    ``batch``: messages per fetch. ``nak_delay`` (s): first redelivery delay, doubling.
+    ``batch``: messages per fetch, fewer when ``batch`` messages of the server's
+    max_payload would exceed ``max_fetch_bytes`` (the server drops a client that falls
+    too far behind). ``nak_delay`` (s): first redelivery delay, doubling.
     """
 
     def __init__(
@@ -244,6 +248,7 @@ class Consumer:
         fetch_timeout: float = 1.0,
         nak_delay: float = 1.0,
         max_ack_pending: int = 1024,
+        max_fetch_bytes: int = 32 << 20,
         dedupe_size: int = 100_000,
     ) -> None:
         self.bus = bus
@@ -256,6 +261,8 @@ class Consumer:
         self.ack_wait = ack_wait
         self.max_deliver = max_deliver
         self.batch = batch
+        self.max_fetch_bytes = max_fetch_bytes
+        self._mean_size = float(bus.max_payload)  # of fetched messages, running estimate
         self.fetch_timeout = fetch_timeout
         self.nak_delay = nak_delay
         self.max_ack_pending = max_ack_pending
@@ -328,16 +335,21 @@ class Consumer:
             await self.start()
         try:
             msgs = await self._sub.fetch(  # type: ignore[union-attr]
-                batch or self.batch, timeout=timeout or self.fetch_timeout
+                batch or self._batch_size(), timeout=timeout or self.fetch_timeout
             )
         except TimeoutError:
             return []
         out = []
         for m in msgs:
+            self._mean_size = 0.8 * self._mean_size + 0.2 * (len(m.data) + 512)
             d = await self._prepare(m)
             if d is not None:
                 out.append(d)
         return out
+
+    def _batch_size(self) -> int:
+        """``batch``, or fewer so one fetch stays under ``max_fetch_bytes``."""
+        return max(1, min(self.batch, int(self.max_fetch_bytes // self._mean_size)))
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return self
@@ -391,12 +403,13 @@ class Consumer:
         try:
             cls = message_type(kind, headers.get(H_TYPE))
             message = decode(cls, msg.data)
-            table = validate(message, run_id)
+            decoded = validate(message, run_id)
             tile_refs: tuple[int, ...] = ()
             tile_stream = ""
             if isinstance(message, frames_pb2.FrameBatch) and message.tile_refs:
                 tile_refs, tile_stream = tuple(message.tile_refs), message.tile_stream
                 message = await self._fetch_tiles(message)
+                decoded = frames_from_proto(message)
         except InvalidInput as e:
             await self._dead_letter(msg, run_id, f"invalid: {e}", delivered)
             self.stats.dead += 1
@@ -430,7 +443,7 @@ class Consumer:
             consumer=self,
             tile_refs=tile_refs,
             tile_stream=tile_stream,
-            _table=table,
+            _decoded=decoded,
         )
 
     async def _fetch_tiles(self, head: frames_pb2.FrameBatch) -> frames_pb2.FrameBatch:

@@ -152,7 +152,8 @@ class BusConfig:
     ``publish_patience``: how long a publish keeps retrying a full stream before
     BusFull. ``header_headroom``: bytes of ``max_payload`` kept free for headers (also
     room for the dead-letter headers). ``max_in_flight``: publishes awaiting their
-    PubAck at once per connection.
+    PubAck at once per connection, fewer when that many messages of the server's
+    max_payload would exceed ``max_in_flight_bytes``.
     """
 
     limits: dict[str, StreamLimits] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
@@ -163,6 +164,7 @@ class BusConfig:
     backoff_initial: float = 0.005
     backoff_max: float = 0.5
     max_in_flight: int = 64
+    max_in_flight_bytes: int = 16 << 20
     header_headroom: int = 2048
 
     def with_limits(self, **limits: StreamLimits) -> BusConfig:
