@@ -69,3 +69,21 @@ async def test_full_stream_without_consumers_raises_bus_full_after_patience(
         assert info.state.messages == 1
     finally:
         await bus.close()
+
+
+async def test_stream_limits_belong_to_the_deployment(
+    nats_server_factory: Callable[..., NatsServer],
+) -> None:
+    server = nats_server_factory()
+    small = BusConfig().with_limits(events=StreamLimits(1 << 20, 60))
+    owner = await connect(server.url, config=small)  # e.g. `pointillist up`
+    service = await connect(server.url)  # a service with default settings
+    try:
+        info = await service.jsm.stream_info("PNT_EVENTS")
+        assert info.config.max_bytes == 1 << 20  # not reset to the default
+        await service.ensure_streams(update=True)
+        info = await service.jsm.stream_info("PNT_EVENTS")
+        assert info.config.max_bytes == BusConfig().limits["events"].max_bytes
+    finally:
+        await owner.close()
+        await service.close()

@@ -269,3 +269,20 @@ async def test_two_durables_on_the_frames_work_queue_are_refused(bus: Bus, run_i
     await bus.consumer("frames", f"wq-a-{run_id}", run_id=run_id).start()
     with pytest.raises(BusError, match="work queue"):
         await bus.consumer("frames", f"wq-b-{run_id}", run_id=run_id).start()
+
+
+async def test_slow_handler_is_kept_alive_not_redelivered(bus: Bus, run_id: str) -> None:
+    for seq in range(2):
+        await bus.publish_locs(run_id, locs(5, seq), seq)
+    deliveries: list[int] = []
+
+    async def slow(d: Delivery) -> None:
+        deliveries.append(d.num_delivered)
+        await asyncio.sleep(1.0)  # longer than ack_wait, for both messages of the batch
+
+    consumer = await bus.consumer("locs", "slow", run_id=run_id, ack_wait=0.6, batch=2).start()
+    stats = await consumer.run(slow, idle_timeout=0.3)
+    info = await bus.jsm.consumer_info("PNT_LOCS", "slow")
+    await consumer.close()
+    assert deliveries == [1, 1] and stats.handled == 2
+    assert info.num_redelivered == 0 and info.num_ack_pending == 0

@@ -142,3 +142,12 @@ async def test_republished_message_is_stored_once(bus: Bus, run_id: str) -> None
     assert (first.messages, first.duplicates) == (1, 0)
     assert (again.messages, again.duplicates) == (0, 1)
     assert again.stream_seqs == first.stream_seqs
+
+
+async def test_purge_run_deletes_only_that_run(bus: Bus, run_id: str) -> None:
+    await bus.publish_locs(run_id, locs(10), 0)
+    await bus.publish_locs(run_id, locs(10), 0, kind="clusters")
+    await bus.publish_locs(run_id + "x", locs(10), 0)
+    assert await bus.purge_run(run_id) == 2
+    assert await bus.purge_run(run_id) == 0
+    assert await bus.purge_run(run_id + "x") == 1

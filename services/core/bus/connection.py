@@ -324,12 +324,18 @@ class Bus:
             max_msgs=limits.max_msgs,
             storage=api.StorageType.FILE,
             num_replicas=self.config.replicas,
-            duplicate_window=self.config.duplicate_window,
+            # JetStream wants the dedupe window within max_age
+            duplicate_window=min(self.config.duplicate_window, limits.max_age or float("inf")),
             allow_direct=True,
         )
 
-    async def ensure_streams(self) -> None:
-        """Create every stream, or update one whose limits differ (idempotent)."""
+    async def ensure_streams(self, *, update: bool = False) -> None:
+        """Create the streams that are missing (idempotent).
+
+        A stream that exists with other limits is left alone unless ``update``: the
+        deployment (`pointillist up`, an operator) owns the limits, and services that
+        connect with default settings must not undo them.
+        """
         for key in (*KIND_TYPES, TILES):
             cfg = self.stream_config(key)
             try:
@@ -337,6 +343,9 @@ class Bus:
             except nats.js.errors.BadRequestError as e:
                 if e.err_code != 10058:  # name in use with a different configuration
                     raise BusError(f"cannot create stream {cfg.name}: {e.description}") from e
+                if not update:
+                    log.debug("stream %s exists with other settings; keeping them", cfg.name)
+                    continue
                 try:
                     await self.jsm.update_stream(cfg)
                 except nats.js.errors.APIError as e2:
@@ -346,6 +355,23 @@ class Bus:
                     ) from e2
             except nats.js.errors.APIError as e:
                 raise BusError(f"cannot create stream {cfg.name}: {e.description}") from e
+
+    async def purge_run(self, run_id: str) -> int:
+        """Delete every message of ``run_id`` from every stream; returns how many."""
+        validate_run_id(run_id)
+        purged = 0
+        for key in (*KIND_TYPES, TILES):
+            subj = tiles_subject(run_id) if key == TILES else subject(run_id, key)
+            name = stream_name(key)
+            try:
+                info = await self.jsm.stream_info(name, subjects_filter=subj)
+            except nats.js.errors.NotFoundError:
+                continue
+            count = sum((info.state.subjects or {}).values())
+            if count:
+                await self.jsm.purge_stream(name, subject=subj)
+                purged += count
+        return purged
 
     # -- publishing ---------------------------------------------------------------
 
@@ -462,7 +488,8 @@ class Bus:
             result.messages += 1
             result.bytes += len(payload)
         result.stream_seqs.append(ack.seq)
-        metrics.PUBLISHED_ITEMS.labels(kind).inc(piece.items)
+        if not ack.duplicate:
+            metrics.PUBLISHED_ITEMS.labels(kind).inc(piece.items)
         return result
 
     async def _publish_pieces(

@@ -200,6 +200,11 @@ class Delivery:
         self.settled = True
         self.consumer._record(self, "ok")
 
+    async def in_progress(self) -> None:
+        """Reset the ack_wait clock: still working on it."""
+        if not self.settled:
+            await self.raw.in_progress()
+
     async def nak(self, delay: float | None = None) -> None:
         """Ask for redelivery after ``delay`` seconds."""
         if self.settled:
@@ -531,7 +536,6 @@ class Consumer:
         """Run ``handler`` on one delivery and settle it (see the module docstring)."""
         if await self._drop_duplicate(d):
             return
-        beat = asyncio.ensure_future(self._heartbeat(d))
         start = time.perf_counter()
         try:
             result = handler(d)
@@ -562,18 +566,27 @@ class Consumer:
                 self.stats.retried += 1
             return
         finally:
-            beat.cancel()
             metrics.HANDLER_SECONDS.labels(self.kind).observe(time.perf_counter() - start)
         await d.ack()
         self.stats.handled += 1
 
-    async def _heartbeat(self, d: Delivery) -> None:
-        """Tell JetStream the message is still being worked on, every ack_wait/3."""
-        with contextlib.suppress(nats.errors.Error):
-            while True:
-                await asyncio.sleep(self.ack_wait / 3)
-                if not d.settled:
-                    await d.raw.in_progress()
+    @contextlib.asynccontextmanager
+    async def keep_alive(self, deliveries: list[Delivery]) -> AsyncIterator[None]:
+        """While inside, tell JetStream every ack_wait/3 that the unsettled ``deliveries``
+        are being worked on, so a slow handler (or a long batch) is not redelivered."""
+
+        async def beat() -> None:
+            with contextlib.suppress(nats.errors.Error):
+                while True:
+                    await asyncio.sleep(self.ack_wait / 3)
+                    for d in deliveries:
+                        await d.in_progress()
+
+        task = asyncio.ensure_future(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     async def run(
         self,
@@ -626,12 +639,13 @@ class Consumer:
                         break
                     continue
                 idle_since = time.monotonic()
-                for i, d in enumerate(deliveries):
-                    if stop is not None and stop.is_set():
-                        for rest in deliveries[i:]:
-                            await rest.nak()
-                        break
-                    await self.handle(d, handler)
+                async with self.keep_alive(deliveries):
+                    for i, d in enumerate(deliveries):
+                        if stop is not None and stop.is_set():
+                            for rest in deliveries[i:]:
+                                await rest.nak()
+                            break
+                        await self.handle(d, handler)
         finally:
             if eoa is not None:
                 eoa.cancel()
