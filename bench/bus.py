@@ -4,8 +4,9 @@ Starts a fresh nats-server (file storage in a temp dir) on a free port, then for
 case publishes batches with a pipelined publisher (many PubAcks in flight) while a
 consumer in another process fetches, decodes (LocalizationTable / frame arrays,
 validated) and acks every message. The time is from the first publish to the last
-ack, so it is end to end. Prints a markdown table; ``--append`` adds it with the
-machine's description to bench/RESULTS.md.
+ack, so it is end to end; each case runs ``--repeat`` times and the median is shown.
+Prints a markdown table; ``--append`` adds it, with the machine's description, to the
+"## Bus" section of bench/RESULTS.md.
 
     python bench/bus.py                       # default 1 MiB max_payload and 8 MiB
     python bench/bus.py --max-payload 1048576 --rows 100000 --append bench/RESULTS.md
@@ -203,8 +204,24 @@ def main() -> None:
         ]
         if args.note:
             text += [args.note, ""]
-        with args.append.open("a") as f:
-            f.write("\n".join(text))
+        add_to_section(args.append, "## Bus", "\n".join(text))
+
+
+def add_to_section(path: Path, header: str, text: str) -> None:
+    """Insert ``text`` at the end of the ``header`` section of a markdown file (created
+    when missing), before the next section of the same level."""
+    lines = path.read_text().splitlines() if path.exists() else ["# Benchmark results"]
+    if header not in lines:
+        lines += ["", header]
+    start = lines.index(header) + 1
+    end = next(
+        (i for i in range(start, len(lines)) if lines[i].startswith("## ")),
+        len(lines),
+    )
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    lines[end:end] = text.splitlines()
+    path.write_text("\n".join(lines).rstrip() + "\n")
 
 
 if __name__ == "__main__":
