@@ -19,6 +19,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -190,7 +191,7 @@ def main() -> None:
     print(HEADER)
     results = asyncio.run(bench(args))
     if args.append:
-        command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+        command = "python " + shlex.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
         text = [
             "",
             f"### Bus throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",

@@ -12,6 +12,7 @@ import pytest
 from pointillist.core.bus import Bus, connect, particles_from_proto, stream_name
 from pointillist.core.natsserver import NatsServer
 from pointillist.core.table import LocalizationTable
+from pointillist.v1 import frames_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +146,27 @@ async def test_a_plain_nats_client_sees_parts_within_the_limit(
         await nc.close()
     finally:
         await bus.close()
+
+
+async def test_tile_heads_with_lost_or_foreign_tiles_are_dead_lettered(
+    bus: Bus, run_id: str
+) -> None:
+    frame = np.ones((1024, 1024), dtype=np.uint16)  # 2 MiB: three tiles
+    await bus.publish_frames(run_id, frame, 0)
+    raw = await bus.jsm.get_last_msg("PNT_FRAMES", f"pnt.{run_id}.frames", direct=True)
+    head = frames_pb2.FrameBatch.FromString(raw.data)
+    await bus.jsm.delete_msg("PNT_FRAME_TILES", head.tile_refs[1])  # e.g. expired
+    foreign = frames_pb2.FrameBatch()
+    foreign.CopyFrom(head)
+    foreign.seq, foreign.tile_stream = 1, "KV_pnt-runs"
+    await bus.js.publish(f"pnt.{run_id}.frames", foreign.SerializeToString())
+
+    consumer = await bus.consumer("frames", f"lost-{run_id}", run_id=run_id).start()
+    stats = await consumer.run(lambda d: None, idle_timeout=0.3)
+    await consumer.close()
+    assert stats.dead == 2 and stats.handled == 0
+    sub = await bus.js.subscribe(f"pnt.{run_id}.dead", ordered_consumer=True)
+    reasons = [(await sub.next_msg(timeout=5)).headers["Pnt-Dead-Reason"] for _ in range(2)]
+    await sub.unsubscribe()
+    assert "tile 1 of frame 0" in reasons[0] and "is missing" in reasons[0]
+    assert "points to stream 'KV_pnt-runs'" in reasons[1]

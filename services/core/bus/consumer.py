@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,9 +63,11 @@ from pointillist.core.bus.subjects import (
     H_PARTS,
     H_SEQ,
     H_TYPE,
+    TILES,
     parse_subject,
     stream_name,
     subject,
+    tiles_subject,
     type_name,
     validate_kind,
 )
@@ -78,6 +81,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Delivery"], Awaitable[None] | None]
+_DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 class SeqTracker:
@@ -235,9 +239,10 @@ class Consumer:
 
     ``ack_wait`` (s): time a message may stay unacked before redelivery (the handler's
     progress is signalled meanwhile). ``max_deliver``: deliveries before dead-lettering.
-    ``batch``: messages per fetch, fewer when ``batch`` messages of the server's
-    max_payload would exceed ``max_fetch_bytes`` (the server drops a client that falls
-    too far behind). ``nak_delay`` (s): first redelivery delay, doubling.
+    ``batch``: messages per fetch, fewer when that many messages (of the mean size seen
+    so far, max_payload at first) would exceed ``max_fetch_bytes``: the server drops a
+    client that falls too far behind. ``nak_delay`` (s): first redelivery delay,
+    doubling. ``durable`` names the service (letters, digits, ``-``, ``_``).
     """
 
     def __init__(
@@ -260,6 +265,8 @@ class Consumer:
         self.kind = validate_kind(kind)
         if kind == "dead":
             raise InvalidInput("read pnt.<run>.dead with a plain JetStream subscription")
+        if not _DURABLE.match(durable):
+            raise InvalidInput(f"invalid durable name {durable!r}: use letters, digits, - or _")
         self.durable = durable
         self.filter = subject(run_id, kind)
         self.stream = stream_name(kind)
@@ -413,7 +420,7 @@ class Consumer:
             tile_stream = ""
             if isinstance(message, frames_pb2.FrameBatch) and message.tile_refs:
                 tile_refs, tile_stream = tuple(message.tile_refs), message.tile_stream
-                message = await self._fetch_tiles(message)
+                message = await self._fetch_tiles(message, run_id)
                 decoded = frames_from_proto(message)
         except InvalidInput as e:
             await self._dead_letter(msg, run_id, f"invalid: {e}", delivered)
@@ -451,9 +458,13 @@ class Consumer:
             _decoded=decoded,
         )
 
-    async def _fetch_tiles(self, head: frames_pb2.FrameBatch) -> frames_pb2.FrameBatch:
-        tiles = []
-        for i, ref in enumerate(head.tile_refs):
+    async def _fetch_tiles(self, head: frames_pb2.FrameBatch, run_id: str) -> frames_pb2.FrameBatch:
+        """The whole frame of a tile head, its tiles read by stream sequence (direct get)."""
+        if head.tile_stream != stream_name(TILES):
+            raise InvalidInput(f"tile head points to stream {head.tile_stream!r}")
+        want_subject = tiles_subject(run_id)
+
+        async def get(i: int, ref: int) -> frames_pb2.FrameBatch:
             try:
                 raw = await self.bus.jsm.get_msg(head.tile_stream, seq=ref, direct=True)
             except nats.js.errors.NotFoundError:
@@ -461,7 +472,11 @@ class Consumer:
                     f"tile {i} of frame {head.first_frame} (stream {head.tile_stream} "
                     f"seq {ref}) is missing: expired or deleted"
                 ) from None
-            tiles.append(decode(frames_pb2.FrameBatch, raw.data or b""))
+            if raw.subject != want_subject:
+                raise InvalidInput(f"tile {i} (seq {ref}) is on {raw.subject}, not {want_subject}")
+            return decode(frames_pb2.FrameBatch, raw.data or b"")
+
+        tiles = await asyncio.gather(*(get(i, ref) for i, ref in enumerate(head.tile_refs)))
         return assemble_tiles(head, tiles)
 
     async def _delete_tiles(self, stream: str, refs: tuple[int, ...]) -> None:
