@@ -212,6 +212,10 @@ async def test_gaps_are_counted(bus: Bus, run_id: str) -> None:
     before = metric("pointillist_bus_seq_gaps_total", kind="locs")
     consumer = await bus.consumer("locs", "gaps", run_id=run_id).start()
     await consumer.run(lambda d: None, idle_timeout=0.5)
+    lag = {"kind": "locs", "durable": "gaps"}
+    assert metric("pointillist_bus_consumer_pending", **lag) == 3  # seen when run() started
+    await consumer.report_lag()
+    assert metric("pointillist_bus_consumer_pending", **lag) == 0
     await consumer.close()
     tracker = consumer.progress(run_id)
     assert tracker.gaps == 3 and tracker.missing(5) == [2, 3, 4]

@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[["Delivery"], Awaitable[None] | None]
 _DURABLE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+LAG_INTERVAL_S = 5.0  # how often run() refreshes the queue-lag gauges
 
 
 class SeqTracker:
@@ -632,8 +633,13 @@ class Consumer:
         idle_since = time.monotonic()
         idle = False
         failures = 0
+        lag_at = 0.0
         try:
             while not (stop is not None and stop.is_set()):
+                if time.monotonic() - lag_at > LAG_INTERVAL_S:
+                    lag_at = time.monotonic()
+                    with contextlib.suppress(nats.errors.Error, TimeoutError):
+                        await self.report_lag()
                 if eoa is not None and eoa.done():
                     last = eoa.result().last_seq[key]
                     if await self._complete(until_complete, last, key, idle):  # type: ignore[arg-type]
@@ -668,13 +674,20 @@ class Consumer:
                     await eoa
         return self.stats
 
+    async def report_lag(self) -> api.ConsumerInfo:
+        """Read the durable's state from the server into the queue-lag gauges."""
+        info = await self.bus.jsm.consumer_info(self.stream, self.durable)
+        metrics.CONSUMER_PENDING.labels(self.kind, self.durable).set(info.num_pending or 0)
+        metrics.CONSUMER_ACK_PENDING.labels(self.kind, self.durable).set(info.num_ack_pending or 0)
+        return info
+
     async def _complete(self, run_id: str, last_seq: int, key: str, idle: bool) -> bool:
         """Whether every message of ``run_id`` up to ``last_seq`` of ``key`` is settled."""
         if self.progress(run_id).complete_through(last_seq):
             return True
         if not idle or key != self.kind:
             return False
-        info = await self.bus.jsm.consumer_info(self.stream, self.durable)
+        info = await self.report_lag()
         return info.num_pending == 0 and info.num_ack_pending == 0
 
     def _drain_buffer(self) -> list[Delivery]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 PUBLISHED_MESSAGES = Counter(
     "pointillist_bus_published_messages",
@@ -65,4 +65,14 @@ HANDLER_SECONDS = Histogram(
     "Time a consumer's handler took per message, by kind.",
     ["kind"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0),
+)
+CONSUMER_PENDING = Gauge(
+    "pointillist_bus_consumer_pending",
+    "Messages in the stream not yet delivered to this durable consumer (queue lag).",
+    ["kind", "durable"],
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "pointillist_bus_consumer_ack_pending",
+    "Messages delivered to this durable consumer (any replica) and not yet acked.",
+    ["kind", "durable"],
 )
