@@ -253,20 +253,19 @@ def up_command(data_dir: str, nats_port: int, no_prometheus: bool) -> None:
     def _stop(signum: int, frame: object) -> None:
         stop["now"] = True
 
+    # Install both explicitly: a background job inherits SIGINT as *ignored*.
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     with stack:
         for name, ends in stack.endpoints().items():
             click.echo(f"{name:<12} " + "  ".join(f"{k}={v}" for k, v in ends.items()))
         click.echo(f"export POINTILLIST_NATS_URL={stack.nats_url}")
         click.echo("stack is up; Ctrl-C to stop")
-        try:
-            while not stop["now"]:
-                for child in stack.children:
-                    if child.proc.poll() is not None:
-                        raise click.ClickException(
-                            f"{child.name} exited ({child.proc.returncode}):\n{child.log_tail()}"
-                        )
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        while not stop["now"]:
+            for child in stack.children:
+                if child.proc.poll() is not None:
+                    raise click.ClickException(
+                        f"{child.name} exited ({child.proc.returncode}):\n{child.log_tail()}"
+                    )
+            time.sleep(0.5)
         click.echo("stopping ...")

@@ -77,7 +77,11 @@ def test_up_command_with_prometheus_scrapes_and_stops_on_ctrl_c(tmp_path):
         assert b'"health":"up"' in body and b"simulator" in body
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(60)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert proc.returncode == 0
 
 
