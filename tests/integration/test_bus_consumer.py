@@ -190,7 +190,7 @@ async def test_replicas_share_a_durable_and_split_the_work(
     def handler(name: str):
         async def handle(d: Delivery) -> None:
             seen[name].append(d.seq)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
 
         return handle
 
@@ -284,7 +284,7 @@ async def test_slow_handler_is_kept_alive_not_redelivered(bus: Bus, run_id: str)
         deliveries.append(d.num_delivered)
         await asyncio.sleep(1.0)  # longer than ack_wait, for both messages of the batch
 
-    consumer = await bus.consumer("locs", "slow", run_id=run_id, ack_wait=0.6, batch=2).start()
+    consumer = await bus.consumer("locs", "slow", run_id=run_id, ack_wait=0.75, batch=2).start()
     stats = await consumer.run(slow, idle_timeout=0.3)
     info = await bus.jsm.consumer_info("PNT_LOCS", "slow")
     await consumer.close()

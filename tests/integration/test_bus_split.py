@@ -136,13 +136,17 @@ async def test_a_plain_nats_client_sees_parts_within_the_limit(
     server = nats_server_factory(max_payload=128 * KiB)
     bus = await connect(server.url)
     try:
-        await bus.publish_locs(run_id, locs(20_000), 0)
+        result = await bus.publish_locs(run_id, locs(20_000), 0)
         nc = await nats.connect(server.url)
         sub = await nc.jetstream().subscribe(f"pnt.{run_id}.locs", ordered_consumer=True)
-        msg = await sub.next_msg(timeout=5)
-        assert msg.headers["Pnt-Type"] == "pointillist.v1.LocalizationBatch"
-        assert msg.headers["Nats-Msg-Id"] == f"{run_id}.locs.0.0"
-        assert len(msg.data) + 200 < 128 * KiB
+        ids = set()
+        for _ in range(result.messages):
+            msg = await sub.next_msg(timeout=10)
+            assert msg.headers["Pnt-Type"] == "pointillist.v1.LocalizationBatch"
+            assert msg.headers["Pnt-Part-Count"] == str(result.messages)
+            assert len(msg.data) + 200 < 128 * KiB
+            ids.add(msg.headers["Nats-Msg-Id"])
+        assert ids == {f"{run_id}.locs.0.{i}" for i in range(result.messages)}
         await nc.close()
     finally:
         await bus.close()
