@@ -1,0 +1,1 @@
+"""pointillist.localizer: camera frames -> localizations (CNN and maximum-likelihood fitter)."""
