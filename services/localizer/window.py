@@ -86,12 +86,17 @@ class FrameWindow:
             out.append(self._release(ready, after=self._held[ready : ready + k]))
         return out
 
-    def flush(self) -> list[Chunk]:
-        """Release everything held, replicating edge frames for the missing future context."""
+    def flush(self, keep_context: bool = False) -> list[Chunk]:
+        """Release everything held, replicating edge frames for the missing future context.
+
+        ``keep_context``: remember the last frames as past context for the next push (a
+        stream that must not hold frames back, e.g. a bus consumer that acks each batch).
+        """
         if self._held is None:
             return []
         chunk = self._release(len(self._held), after=self._held[:0])
-        self._before = None
+        if not keep_context:
+            self._before = None
         return [chunk]
 
     def _release(self, n: int, after: np.ndarray) -> Chunk:

@@ -62,3 +62,12 @@ def test_bad_input():
         FrameWindow(context=-1)
     with pytest.raises(InvalidInput):
         FrameWindow().push(np.zeros((0, 3, 3)), 0)
+
+
+def test_flush_keeping_context_for_a_stream_that_cannot_wait():
+    window = FrameWindow(context=1)
+    movie = _movie(8)
+    first = window.push(movie[:4], 0) + window.flush(keep_context=True)
+    second = window.push(movie[4:], 4) + window.flush(keep_context=True)
+    assert _frame_ids(first[-1]) == [2, 3, 3]  # no successor yet: replicated
+    assert _frame_ids(second[0]) == [3, 4, 5, 6, 7]  # but the past context carries over
