@@ -124,6 +124,22 @@ def fit_rois(
     return RoiFit(params, crlb, sx, sy, loglik, converged, valid)
 
 
+def cramer_rao_bound(
+    psf: PSFModel,
+    params: np.ndarray,
+    roi: int,
+    *,
+    read_variance_counts2: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Cramér–Rao lower bounds (n, p) of the parameters `params` (n, p) of spots in R×R
+    ROIs: sqrt(diag(I⁻¹)), I = Jᵀ diag(1/(μ+v)) J, in the units of the parameters."""
+    params = np.asarray(params, dtype=np.float64)
+    mu, jac = psf.model(params, roi)
+    model_v = mu + np.broadcast_to(np.asarray(read_variance_counts2, np.float64), mu.shape)
+    _, fisher = _grad_hess(model_v, model_v, jac)
+    return np.sqrt(np.diagonal(_inverse(fisher), axis1=1, axis2=2))
+
+
 class MLEFitter:
     """Classical localizer: spot detection then a batched MLE fit with CRLB uncertainties.
 
