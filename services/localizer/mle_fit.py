@@ -31,7 +31,7 @@ PSFModel = GaussianPSF | AstigmaticPSF
 MIN_PHOTONS = 1.0
 MIN_BACKGROUND = 1e-3
 SIGMA_LIMITS_PX = (0.3, 5.0)
-Z_GRID_STEPS = 25
+Z_GRID_STEPS = 13
 
 
 @dataclass(frozen=True)
@@ -297,19 +297,15 @@ def _initial(
     grid = np.linspace(z_range_nm[0], z_range_nm[1], Z_GRID_STEPS)
     trial = np.repeat(np.stack([*columns, np.zeros(n)], axis=1)[:, None, :], len(grid), axis=1)
     trial[:, :, 4] = grid[None, :]
-    flat = trial.reshape(-1, 5)
-    mu, _ = psf.model(flat, roi)
-    rep = np.repeat
-    ll = _loglik(
-        rep(np.maximum(data + var, 0.0), len(grid), axis=0), mu + rep(var, len(grid), axis=0)
-    )
-    best = np.argmax(ll.reshape(n, len(grid)), axis=1)
+    mu = psf.expected(trial.reshape(-1, 5), roi).reshape(n, len(grid), roi, roi)
+    ll = _loglik(np.maximum(data + var, 0.0)[:, None], mu + var[:, None])
+    best = np.argmax(ll, axis=1)
     return trial[np.arange(n), best]
 
 
 def _loglik(data_v: np.ndarray, model_v: np.ndarray) -> np.ndarray:
     """Poisson log-likelihood per ROI, without the data-only term log(d!)."""
-    return np.sum(data_v * np.log(model_v) - model_v, axis=(1, 2))
+    return np.sum(data_v * np.log(model_v) - model_v, axis=(-2, -1))
 
 
 def _grad_hess(
@@ -320,8 +316,8 @@ def _grad_hess(
     j = jac.reshape(n, roi * roi, p)
     w = (1.0 / model_v).reshape(n, roi * roi, 1)
     residual = (data_v / model_v - 1.0).reshape(n, roi * roi)
-    grad = np.einsum("nk,nkp->np", residual, j)
-    hess = np.einsum("nkp,nkq->npq", j * w, j)
+    grad = np.matmul(residual[:, None, :], j)[:, 0, :]
+    hess = np.matmul((j * w).transpose(0, 2, 1), j)
     return grad, hess
 
 

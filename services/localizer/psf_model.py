@@ -63,6 +63,10 @@ class GaussianPSF:
         sigma = params[:, 4] if self.fit_sigma else np.full(len(params), self.sigma_px)
         return sigma, sigma
 
+    def expected(self, params: np.ndarray, roi: int) -> np.ndarray:
+        """Expected counts (n, R, R) at `params` (n, p), without derivatives."""
+        return _expected(params, *self.sigmas(params), roi)
+
     def model(self, params: np.ndarray, roi: int) -> tuple[np.ndarray, np.ndarray]:
         """Expected counts (n, R, R) and Jacobian (n, R, R, p) at `params` (n, p)."""
         sigma, _ = self.sigmas(params)
@@ -103,6 +107,10 @@ class AstigmaticPSF:
         sx, sy, _, _ = self.sigmas_and_slopes(params[:, 4])
         return sx, sy
 
+    def expected(self, params: np.ndarray, roi: int) -> np.ndarray:
+        """Expected counts (n, R, R) at `params` (n, 5), without derivatives."""
+        return _expected(params, *self.sigmas(params), roi)
+
     def model(self, params: np.ndarray, roi: int) -> tuple[np.ndarray, np.ndarray]:
         """Expected counts (n, R, R) and Jacobian (n, R, R, 5) at `params` (n, 5)."""
         sx, sy, slope_x, slope_y = self.sigmas_and_slopes(params[:, 4])
@@ -114,6 +122,13 @@ class AstigmaticPSF:
         n = params[:, 2, None, None]
         jac[..., 4] = n * (dz_y[:, :, None] * ex[:, None, :] + ey[:, :, None] * dz_x[:, None, :])
         return _mu(params, ex, ey), jac
+
+
+def _expected(params: np.ndarray, sx: np.ndarray, sy: np.ndarray, roi: int) -> np.ndarray:
+    edges = np.arange(roi + 1, dtype=np.float64)[None, :]
+    ex = 0.5 * np.diff(erf((edges - params[:, 0, None]) / (_SQRT2 * sx[:, None])), axis=1)
+    ey = 0.5 * np.diff(erf((edges - params[:, 1, None]) / (_SQRT2 * sy[:, None])), axis=1)
+    return _mu(params, ex, ey)
 
 
 def _mu(params: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> np.ndarray:
