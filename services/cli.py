@@ -16,6 +16,8 @@ from pointillist.core.errors import PointillistError
 #: command name -> "module:attribute" of a click command or group.
 COMMANDS: dict[str, str] = {
     "simulate": "pointillist.simulator.cli:simulate",
+    "localize": "pointillist.localizer.cli:localize",
+    "localizer": "pointillist.localizer.train_cli:localizer",
     "run": "pointillist.pipeline:run_command",
     "up": "pointillist.stack:up_command",
     "demo": "pointillist.demo:demo_command",
