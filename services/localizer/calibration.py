@@ -9,10 +9,11 @@ Poisson counts* c = photons·`counts_per_photon`:
   noise whose variance `read_variance_photons2` (per pixel on an sCMOS) enters the
   likelihood as in Huang et al. 2013 (Nat. Methods 10:653): the read variance (in
   counts²) is added to both data and model, and the sum is treated as Poisson.
-- EMCCD: the multiplication register doubles the variance at high gain (excess noise
-  factor F² = 2), so c = photoelectrons / 2, whose variance equals its mean again. The
-  Poisson MLE on c is the usual practice (Mortensen et al. 2010), and the CRLBs are
-  computed on c too, so they include the factor 2 (√2 on the lateral precision).
+- EMCCD: the multiplication register multiplies the variance by the excess noise
+  factor F² = 2 − 1/em_gain (→ 2 at high gain), so c = photoelectrons / F², whose
+  variance equals its mean again. The Poisson MLE on c is the usual practice (Mortensen
+  et al. 2010), and the CRLBs are computed on c too, so they include the factor F²
+  (√2 on the lateral precision at high gain).
 """
 
 from __future__ import annotations
@@ -166,9 +167,8 @@ class CameraCalibration:
 
     @property
     def counts_per_photon(self) -> float:
-        """Effective Poisson counts per photon: QE, halved on an EMCCD (see module doc)."""
-        excess = 2.0 if self.kind == "emccd" else 1.0
-        return self.quantum_efficiency / excess
+        """Effective Poisson counts per photon: QE / F², F² = 2 − 1/em_gain (module doc)."""
+        return self.quantum_efficiency / (2.0 - 1.0 / self.em_gain)
 
     def crop(self, row0: int, col0: int, height: int, width: int) -> CameraCalibration:
         """The calibration of a region of interest (rows row0.., columns col0.. of the sensor)."""
@@ -189,7 +189,7 @@ class CameraCalibration:
     def photons(self, adu_frames: np.ndarray) -> np.ndarray:
         """Photons per pixel (float32, same shape) of camera counts `adu_frames` (..., H, W)."""
         adu = np.asarray(adu_frames)
-        self._check_frame_shape(adu.shape)
+        self.check_frame_shape(adu.shape)
         offset = self.baseline_adu if self.offset_adu is None else self.offset_adu
         gain = self.e_per_adu if self.gain_e_per_adu is None else self.gain_e_per_adu
         scale = np.asarray(gain / (self.em_gain * self.quantum_efficiency), dtype=np.float32)
@@ -208,7 +208,8 @@ class CameraCalibration:
             electrons2 = np.asarray((self.read_noise_e / self.em_gain) ** 2)
         return electrons2 / self.quantum_efficiency**2
 
-    def _check_frame_shape(self, shape: tuple[int, ...]) -> None:
+    def check_frame_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise `InvalidInput` unless frames of `shape` (..., H, W) fit the maps."""
         maps = self.map_shape
         _require(
             len(shape) >= 2 and (maps is None or tuple(shape[-2:]) == maps),

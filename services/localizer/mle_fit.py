@@ -195,7 +195,7 @@ class MLEFitter:
         frames = np.asarray(frames_photons)
         if frames.ndim != 3:
             raise InvalidInput(f"frames must be (n, H, W), got shape {frames.shape}")
-        calibration._check_frame_shape(frames.shape)
+        calibration.check_frame_shape(frames.shape)
         pixel = calibration.pixel_size_nm
         psf = self.psf_model(pixel)
         spots = detect_spots(

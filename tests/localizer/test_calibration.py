@@ -71,6 +71,10 @@ def test_emccd_photons_invert_the_mean_chain_and_counts_are_poisson():
     counts = photons * cal.counts_per_photon
     assert counts.var() / counts.mean() == pytest.approx(1.0, abs=0.06)
     assert cal.read_variance_photons2() == pytest.approx((74.4 / 100 / 0.9) ** 2)
+    # Without EM gain there is no excess noise: counts are photoelectrons, as on an sCMOS.
+    no_em = dataclasses.replace(cal, em_gain=1.0)
+    assert no_em.counts_per_photon == pytest.approx(0.9)
+    assert cal.counts_per_photon == pytest.approx(0.9 / 1.99)
 
 
 def test_scmos_maps_convert_per_pixel():
