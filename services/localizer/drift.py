@@ -136,7 +136,8 @@ def estimate_drift(
     ``pixel_size_nm`` is the rendering grid, ``blur_nm`` the Gaussian blur of each
     segment image (default one pixel), ``max_drift_nm`` the largest drift between any
     two segments that is searched, ``max_residual_nm`` the RCC threshold r_max (default
-    one pixel). Memory: one complex spectrum per segment of the padded field of view.
+    one pixel). Memory: one single-precision spectrum per segment of the padded field
+    of view (a 40 µm field at 20 nm: 16 MB per segment).
     """
     if segment_frames < 1:
         raise InvalidInput(f"segment_frames must be >= 1, got {segment_frames}")
@@ -168,7 +169,7 @@ def estimate_drift(
             render_gaussian(x[s], y[s], pixel_size_nm, blur_nm or pixel_size_nm, extent).image
             for s in np.split(order, bounds)
         ]
-    ).astype(np.float64)
+    )
     half_window = int(np.ceil(max_drift_nm / pixel_size_nm))
     half_window = min(half_window, (min(images.shape[1:]) - 3) // 2)
     pi, pj = np.triu_indices(n_seg, k=1)
