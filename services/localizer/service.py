@@ -62,10 +62,13 @@ def localize_batch(
 class LocalizerWorker:
     """Consumes frames from the bus and publishes localizations (one per input batch)."""
 
-    def __init__(self, bus: Bus, engine: Engine, durable: str = "localizer") -> None:
+    def __init__(
+        self, bus: Bus, engine: Engine, durable: str = "localizer", run_id: str = "*"
+    ) -> None:
         self.bus = bus
         self.engine = engine
         self.durable = durable
+        self.run_id = run_id  # "*": every run; one run id for a dedicated worker
         self.windows = RunWindows(engine.context)
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -86,7 +89,7 @@ class LocalizerWorker:
         metrics.BATCH_SECONDS.labels(*labels).observe(time.perf_counter() - start)
 
     async def start(self) -> None:
-        consumer = await self.bus.consumer("frames", self.durable).start()
+        consumer = await self.bus.consumer("frames", self.durable, run_id=self.run_id).start()
 
         async def loop() -> None:
             try:

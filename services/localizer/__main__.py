@@ -1,0 +1,61 @@
+"""python -m pointillist.localizer: the localizer service (gRPC + bus worker + /metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated
+
+from pointillist import __version__
+from pointillist.core.bus import connect
+from pointillist.core.config import ServiceConfig
+from pointillist.core.runtime import Runtime
+from pointillist.localizer.engine import Engine
+from pointillist.localizer.service import LocalizerService, LocalizerWorker
+from pointillist.v1 import localizer_pb2_grpc
+
+SERVICE_NAME = "pointillist.v1.Localizer"
+
+
+@dataclass
+class LocalizerConfig(ServiceConfig):
+    """The shared service options plus the localization method."""
+
+    method: Annotated[str, "Localization method: cnn or mle."] = "cnn"
+    model: Annotated[str, "CNN preset (2d, astig3d) or weights file; for mle: 2d or astig3d."] = (
+        "2d"
+    )
+    durable: Annotated[str, "Durable consumer name shared by all localizer replicas."] = "localizer"
+
+
+async def serve(runtime: Runtime) -> None:
+    config: LocalizerConfig = runtime.config  # type: ignore[assignment]
+    engine = Engine(config.method, config.model, runtime.device)
+    bus = await connect(
+        config.nats_url,
+        user=config.nats_user,
+        password=config.nats_password,
+        token=config.nats_token,
+        tls_ca=config.nats_tls_ca,
+        tls_cert=config.nats_tls_cert,
+        tls_key=config.nats_tls_key,
+        name="pointillist-localizer",
+    )
+    worker = LocalizerWorker(bus, engine, config.durable)
+    await worker.start()
+    await runtime.serve(
+        [(localizer_pb2_grpc.add_LocalizerServicer_to_server, LocalizerService(engine))],
+        service_names=[SERVICE_NAME],
+        on_shutdown=[worker.stop, bus.close],
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = LocalizerConfig.from_args(
+        argv, defaults={"grpc_port": 50052}, prog="python -m pointillist.localizer"
+    )
+    asyncio.run(serve(Runtime.start("localizer", config, version=__version__)))
+
+
+if __name__ == "__main__":
+    main()
