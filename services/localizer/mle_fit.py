@@ -143,7 +143,8 @@ def cramer_rao_bound(
 class MLEFitter:
     """Classical localizer: spot detection then a batched MLE fit with CRLB uncertainties.
 
-    roi_size: odd ROI side (px). threshold: detection threshold in noise sd (see
+    roi_size: odd ROI side (px); None = 7 for 2D, 11 for astigmatic 3D (wide PSFs off
+    focus). threshold: detection threshold in noise sd (see
     `detection`). psf_sigma_nm: Gaussian PSF σ (2D; the initial value if fit_sigma).
     astigmatism: an `AstigmaticCalibration` for astigmatic 3D (then psf_sigma_nm and
     fit_sigma are unused). max_iterations, tolerance: of the LM loop. z_range_nm: the
@@ -153,7 +154,7 @@ class MLEFitter:
     def __init__(
         self,
         *,
-        roi_size: int = 7,
+        roi_size: int | None = None,
         threshold: float = 5.0,
         psf_sigma_nm: float = 120.0,
         fit_sigma: bool = False,
@@ -198,17 +199,18 @@ class MLEFitter:
         calibration.check_frame_shape(frames.shape)
         pixel = calibration.pixel_size_nm
         psf = self.psf_model(pixel)
+        roi = self.roi_size or (11 if self.astigmatism is not None else 7)
         spots = detect_spots(
             frames,
             sigma_px=psf.detection_sigma_px,
             threshold=self.threshold,
-            roi_size=self.roi_size,
+            roi_size=roi,
         )
         scale = calibration.counts_per_photon
         var_photons = calibration.read_variance_photons2()
         row0, col0 = spots.top_left
         if var_photons.ndim == 2:
-            var_photons = extract_rois(var_photons, spots.frame, row0, col0, self.roi_size)
+            var_photons = extract_rois(var_photons, spots.frame, row0, col0, roi)
         fit = fit_rois(
             spots.rois * scale,
             psf,

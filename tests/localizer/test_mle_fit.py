@@ -214,7 +214,7 @@ def test_localize_scmos_frames_with_pixel_maps():
 
 def test_localize_astigmatic_frames_gives_z():
     result, cal = grid_frames("astigmatic", n_frames=10)
-    fitter = MLEFitter(roi_size=11, astigmatism=AstigmaticCalibration())
+    fitter = MLEFitter(astigmatism=AstigmaticCalibration())
     locs = fitter.localize(cal.photons(result.frames), cal)
     index, dist = match(locs, result.truth)
     assert np.all(dist < 100)
