@@ -188,9 +188,7 @@ class CNNLocalizer:
         outs: dict[str, list[np.ndarray]] = {}
         with torch.no_grad():
             for start in range(0, len(windows), self.batch_frames):
-                chunk = torch.from_numpy(
-                    np.ascontiguousarray(windows[start : start + self.batch_frames])
-                )
+                chunk = torch.from_numpy(windows[start : start + self.batch_frames].copy())
                 out = self.model_(chunk.to(self.device_))
                 scale = out["scale"][:, None, None]
                 physical = {
