@@ -1,9 +1,11 @@
 """`pointillist demo`: a complete pipeline on simulated data through the running stack.
 
 Starts the stack (`pointillist.stack`), asks the simulator to acquire a movie of
-microtubule-like filaments and stream it over the bus as a microscope would, consumes
-what comes back with the method services that are installed, and writes a report with
-figures. The demo grows with each method service.
+microtubule-like filaments and stream it over the bus as a microscope would. When the
+localizer runs in the stack it consumes the frames and the demo collects its
+localizations; otherwise the demo reads the frames itself. The report shows a raw frame,
+the widefield image, the super-resolution rendering and, with a localizer, its accuracy
+against the ground truth. The demo grows with each method service.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from google.protobuf import struct_pb2
 
-from pointillist.core.bus import connect
+from pointillist.core.bus import connect, frames_from_proto
 from pointillist.core.render import render_gaussian
 from pointillist.core.report import Report
 from pointillist.core.rpc import channel
@@ -35,8 +37,11 @@ ACQUISITION = {
     "n_frames": 300,
     "height_px": 64,
     "width_px": 64,
-    "emitters": {"structure": "microtubules"},
+    "emitters": {"structure": "microtubules", "n_filaments": 3},
+    "blinking": {"photons": 3000, "t_off_frames": 2000},
+    "background_photons": 30,
 }
+PIXEL_NM = 100.0
 
 
 def _prometheus_value(base_url: str, query: str) -> float | None:
@@ -47,92 +52,143 @@ def _prometheus_value(base_url: str, query: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-async def _stream_acquisition(stack: Stack, run_id: str, n_frames: int, rate_hz: float) -> dict:
-    """Start the acquisition over gRPC, consume frames and truth from the bus until it ends."""
+async def _stream_acquisition(
+    stack: Stack, run_id: str, n_frames: int, rate_hz: float, localizer: bool
+) -> dict:
+    """Start the acquisition over gRPC; collect localizations (or frames) and truth."""
     params = struct_pb2.Struct()
     params.update({**ACQUISITION, "n_frames": n_frames})
+    sim = simulator_pb2.SimulationRequest(params=params, seed=1)
     request = simulator_pb2.AcquisitionRequest(
         run_id=run_id,
         frame_rate_hz=rate_hz,
         frames_per_batch=20,
         publish_ground_truth=True,
-        frames=simulator_pb2.SimulationRequest(params=params, seed=1),
+        frames=sim,
     )
     frames: dict[int, np.ndarray] = {}
+    locs: list[LocalizationTable] = []
     truth: list[LocalizationTable] = []
 
     async def on_frames(d) -> None:
         frames[d.message.first_frame] = np.array(d.frames)
 
+    async def on_locs(d) -> None:
+        locs.append(d.table)
+
     async def on_truth(d) -> None:
         truth.append(d.table)
 
+    durable = f"demo-{run_id}"
     bus = await connect(stack.nats_url, name="pointillist-demo")
     try:
+        data = (
+            bus.consumer("locs", durable, run_id=run_id)
+            if localizer
+            else bus.consumer("frames", durable, run_id=run_id)
+        )
         async with (
-            bus.consumer("frames", f"demo-{run_id}", run_id=run_id) as fc,
-            bus.consumer("truth", f"demo-{run_id}", run_id=run_id) as tc,
+            data as dc,
+            bus.consumer("truth", durable, run_id=run_id) as tc,
             channel(stack.endpoints()["simulator"]["grpc"]) as chan,
         ):
+            stub = simulator_pb2_grpc.SimulatorStub(chan)
             t0 = time.monotonic()
-            await simulator_pb2_grpc.SimulatorStub(chan).StartAcquisition(request)
+            await stub.StartAcquisition(request)
             await asyncio.wait_for(
                 asyncio.gather(
-                    fc.run(on_frames, until_complete=run_id),
+                    dc.run(on_locs, until_complete=run_id, last_seq_key="frames")
+                    if localizer
+                    else dc.run(on_frames, until_complete=run_id),
                     tc.run(on_truth, until_complete=run_id),
                 ),
-                timeout=600,
+                timeout=900,
             )
             elapsed = time.monotonic() - t0
+            if localizer:  # the frames went to the localizer: re-simulate them for the figure
+                async for batch in stub.SimulateFrames(sim):
+                    frames[batch.first_frame] = frames_from_proto(batch)
         status = await bus.runs.get(run_id)
     finally:
         await bus.close()
-    movie = np.concatenate([frames[k] for k in sorted(frames)])
     return {
-        "movie": movie,
+        "movie": np.concatenate([frames[k] for k in sorted(frames)]),
+        "locs": LocalizationTable.concat(t for t in locs if len(t)) if localizer else None,
         "truth": LocalizationTable.concat(truth),
         "elapsed_s": elapsed,
         "status": status,
     }
 
 
+def _sr_figure(
+    report: Report, table: LocalizationTable, name: str, caption: str, shape: tuple[int, int]
+) -> None:
+    sr = render_gaussian(
+        table["x"],
+        table["y"],
+        pixel_size_nm=10,
+        sigma_nm=10,
+        extent_nm=(0, shape[1] * PIXEL_NM, 0, shape[0] * PIXEL_NM),
+    )
+    fig, ax = plt.subplots(figsize=(6, 6))
+    left, right, bottom, top = sr.extent_nm
+    ax.imshow(
+        sr.image,
+        origin="upper",
+        cmap="hot",
+        extent=(left, right, top, bottom),
+        vmax=np.percentile(sr.image, 99.8) or None,
+    )
+    ax.set_xlabel("x [nm]")
+    ax.set_ylabel("y [nm]")
+    report.figure(fig, name, caption)
+
+
 def run_demo(out_dir: Path, n_frames: int = 300, rate_hz: float = 0.0) -> Path:
     """Run the demo end to end; returns the path of report.md."""
     report = Report("Pointillist demo", out_dir)
     run_id = new_run_id("demo")
-    with tempfile.TemporaryDirectory(prefix="pointillist-demo-") as data_dir:
-        stack = Stack(data_dir, nats_port=None)
-        with stack:
-            result = asyncio.run(_stream_acquisition(stack, run_id, n_frames, rate_hz))
-            prom = stack.endpoints().get("prometheus", {}).get("http")
-            scraped = None
-            if prom:
-                deadline = time.monotonic() + 20
-                while scraped is None and time.monotonic() < deadline:
-                    scraped = _prometheus_value(
-                        prom, "sum(pointillist_simulator_frames_published_total)"
-                    )
-                    time.sleep(1)
-            services = [c.name for c in stack.children]
-    movie, truth = result["movie"], result["truth"]
-    pixel_nm = 100.0
+    with (
+        tempfile.TemporaryDirectory(prefix="pointillist-demo-") as data_dir,
+        Stack(data_dir, nats_port=None) as stack,
+    ):
+        services = [c.name for c in stack.children]
+        result = asyncio.run(
+            _stream_acquisition(stack, run_id, n_frames, rate_hz, "localizer" in services)
+        )
+        prom = stack.endpoints().get("prometheus", {}).get("http")
+        scraped = None
+        deadline = time.monotonic() + 20
+        while prom and scraped is None and time.monotonic() < deadline:
+            scraped = _prometheus_value(prom, "sum(pointillist_simulator_frames_published_total)")
+            time.sleep(1)
+    movie, truth, locs = result["movie"], result["truth"], result["locs"]
     report.text(
-        f"Run {run_id}: the simulator acquired {len(movie)} frames of "
-        f"{movie.shape[1]}x{movie.shape[2]} px and streamed them over NATS JetStream; "
-        f"{len(movie) / result['elapsed_s']:.0f} frames/s arrived at the consumer "
-        f"({result['elapsed_s']:.1f} s). Stack: NATS, {', '.join(services)}."
+        f"Run {run_id}: the simulator acquired {len(movie)} frames of {movie.shape[1]}x"
+        f"{movie.shape[2]} px and streamed them over NATS JetStream in "
+        f"{result['elapsed_s']:.1f} s ({len(movie) / result['elapsed_s']:.0f} frames/s end to "
+        f"end). Stack: NATS, {', '.join(services)}."
     )
-    report.table(
-        [
-            {"quantity": "frames received", "value": len(movie)},
-            {"quantity": "true emitter localizations", "value": len(truth)},
-            {"quantity": "run state", "value": run_pb2.RunState.Name(result["status"].state)},
-            {
-                "quantity": "frames published (Prometheus)",
-                "value": "Prometheus not installed" if scraped is None and not prom else scraped,
-            },
+    rows = [
+        {"quantity": "frames", "value": len(movie)},
+        {"quantity": "true emitter localizations", "value": len(truth)},
+        {"quantity": "run state", "value": run_pb2.RunState.Name(result["status"].state)},
+        {
+            "quantity": "frames published (from Prometheus)",
+            "value": scraped if prom else "Prometheus not installed",
+        },
+    ]
+    if locs is not None:
+        from pointillist.localizer.evaluation import evaluate
+
+        ev = evaluate(locs, truth)
+        rows += [
+            {"quantity": "localizations (localizer service)", "value": len(locs)},
+            {"quantity": "Jaccard index vs truth", "value": f"{ev.jaccard:.3f}"},
+            {"quantity": "lateral RMSE vs truth [nm]", "value": f"{ev.rmse_lateral_nm:.1f}"},
+            {"quantity": "lateral efficiency", "value": f"{ev.efficiency_lateral:.3f}"},
         ]
-    )
+    report.table(rows)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5))
     axes[0].imshow(movie[len(movie) // 2], cmap="gray")
     axes[0].set_title(f"raw frame {len(movie) // 2} (ADU)")
@@ -141,29 +197,22 @@ def run_demo(out_dir: Path, n_frames: int = 300, rate_hz: float = 0.0) -> Path:
     for ax in axes:
         ax.set_axis_off()
     report.figure(fig, "frames", "A raw camera frame and the widefield image of the movie.")
-    sr = render_gaussian(
-        truth["x"],
-        truth["y"],
-        pixel_size_nm=10,
-        sigma_nm=10,
-        extent_nm=(0, movie.shape[2] * pixel_nm, 0, movie.shape[1] * pixel_nm),
-    )
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.imshow(
-        sr.image,
-        origin="upper",
-        cmap="hot",
-        extent=(sr.extent_nm[0], sr.extent_nm[1], sr.extent_nm[3], sr.extent_nm[2]),
-        vmax=np.percentile(sr.image, 99.8) or None,
-    )
-    ax.set_xlabel("x [nm]")
-    ax.set_ylabel("y [nm]")
-    report.figure(
-        fig,
-        "super-resolution",
-        f"Super-resolution rendering (10 nm pixels, 10 nm Gaussian) of the {len(truth)} "
-        "localizations streamed on pnt.<run>.truth. A localizer service will replace "
-        "these ground-truth positions with its own localizations.",
+    shape = movie.shape[1:]
+    if locs is not None:
+        _sr_figure(
+            report,
+            locs,
+            "super-resolution",
+            f"Super-resolution rendering (10 nm pixels, 10 nm Gaussian) of the "
+            f"{len(locs)} localizations the localizer service streamed back.",
+            shape,
+        )
+    _sr_figure(
+        report,
+        truth,
+        "ground-truth",
+        f"The same rendering of the {len(truth)} true emitter positions (pnt.<run>.truth).",
+        shape,
     )
     return report.write()
 
