@@ -89,5 +89,5 @@ def test_demo_writes_a_report_with_a_super_resolution_image(tmp_path):
     report = run_demo(tmp_path, n_frames=40)
     text = report.read_text()
     assert "40 frames" in text and "RUN_STATE_SUCCEEDED" in text
-    assert (tmp_path / "super-resolution.png").stat().st_size > 10_000
+    assert (tmp_path / "ground-truth.png").stat().st_size > 10_000
     assert (tmp_path / "report.html").exists()
