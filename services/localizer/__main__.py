@@ -30,7 +30,7 @@ class LocalizerConfig(ServiceConfig):
 
 async def serve(runtime: Runtime) -> None:
     config: LocalizerConfig = runtime.config  # type: ignore[assignment]
-    engine = Engine(config.method, config.model, runtime.device)
+    engine = Engine(config.localizer_method, config.localizer_model, runtime.device)
     bus = await connect(
         config.nats_url,
         user=config.nats_user,
@@ -41,7 +41,7 @@ async def serve(runtime: Runtime) -> None:
         tls_key=config.nats_tls_key,
         name="pointillist-localizer",
     )
-    worker = LocalizerWorker(bus, engine, config.durable)
+    worker = LocalizerWorker(bus, engine, config.localizer_durable)
     await worker.start()
     await runtime.serve(
         [(localizer_pb2_grpc.add_LocalizerServicer_to_server, LocalizerService(engine))],

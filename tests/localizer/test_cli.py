@@ -73,3 +73,16 @@ def test_camera_flags_override_and_missing_camera_is_an_error(movie, tmp_path):
         ],
     )
     assert result.exit_code != 0 and "missing value" in result.output
+
+
+def test_localizer_service_options_are_documented():
+    from pathlib import Path
+
+    from pointillist.core.config import ServiceConfig
+    from pointillist.localizer.__main__ import LocalizerConfig
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    base = {o.flag for o in ServiceConfig.options()}
+    for opt in LocalizerConfig.options():
+        if opt.flag not in base:
+            assert f"`{opt.flag}`" in doc and f"`{opt.env_var}`" in doc and opt.help in doc
