@@ -21,11 +21,13 @@ SERVICE_NAME = "pointillist.v1.Localizer"
 class LocalizerConfig(ServiceConfig):
     """The shared service options plus the localization method."""
 
-    method: Annotated[str, "Localization method: cnn or mle."] = "cnn"
-    model: Annotated[str, "CNN preset (2d, astig3d) or weights file; for mle: 2d or astig3d."] = (
-        "2d"
+    localizer_method: Annotated[str, "Localization method: cnn or mle."] = "cnn"
+    localizer_model: Annotated[
+        str, "CNN preset (2d, astig3d) or weights file; for mle: 2d or astig3d."
+    ] = "2d"
+    localizer_durable: Annotated[str, "Durable consumer name shared by all localizer replicas."] = (
+        "localizer"
     )
-    durable: Annotated[str, "Durable consumer name shared by all localizer replicas."] = "localizer"
 
 
 async def serve(runtime: Runtime) -> None:
