@@ -7,6 +7,7 @@ localizer's ``localize``) in the module named in `STEP_MODULES`, imported when u
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,13 +39,14 @@ class RunContext:
     truth: LocalizationTable | None = None
     locs: LocalizationTable | None = None
     particle_truth: dict[str, np.ndarray] = field(default_factory=dict)
+    camera: dict[str, Any] | None = None  # camera model of `frames` (CameraModel fields)
     counters: dict[str, int] = field(default_factory=dict)
 
 
 Step = Callable[[RunContext, dict[str, Any]], None]
 STEPS: dict[str, Step] = {}
 #: step name -> module that registers it (imported on first use).
-STEP_MODULES: dict[str, str] = {}
+STEP_MODULES: dict[str, str] = {"localize": "pointillist.localizer.steps"}
 
 
 def register_step(name: str) -> Callable[[Step], Step]:
@@ -127,8 +129,10 @@ def load_source(ctx: RunContext) -> None:
         if sim.kind == "frames":
             from pointillist.simulator.frames import FrameSimConfig, simulate_frames
 
-            result = simulate_frames(FrameSimConfig.from_params(params), sim.seed)
+            config = FrameSimConfig.from_params(params)
+            result = simulate_frames(config, sim.seed)
             ctx.frames, ctx.truth = result.frames, result.truth
+            ctx.camera = dataclasses.asdict(config.camera)
             ctx.counters["frames"] = len(result.frames)
         else:
             from pointillist.simulator.datasets import simulate_dataset

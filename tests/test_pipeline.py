@@ -43,3 +43,17 @@ def test_unknown_step_and_missing_table_are_clear(tmp_path):
     )
     with pytest.raises(InvalidInput, match="no 'truth'"):
         run_pipeline(spec, tmp_path)
+
+
+def test_frames_source_with_a_localize_step_is_evaluated(tmp_path):
+    spec = runspec.load_yaml("""
+source:
+  simulation: {kind: frames, seed: 1, params: {n_frames: 20, height_px: 32, width_px: 32,
+               emitters: {density_per_um2: 8}, blinking: {photons: 3000}}}
+steps:
+  - {name: localize, params: {method: mle, model: 2d}}
+  - {name: export, params: {path: locs.csv}}
+""")
+    status = run_pipeline(spec, tmp_path)
+    assert status.counters["localizations"] > 10
+    assert "jaccard" in (tmp_path / "report.md").read_text()
