@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -131,7 +132,7 @@ class CNNLocalizer:
         self.device = device
 
     @classmethod
-    def load(cls, path_or_preset: str | Path, **params: object) -> CNNLocalizer:
+    def load(cls, path_or_preset: str | Path, **params: Any) -> CNNLocalizer:
         """A localizer with weights from a file, or the shipped weights of a preset name
         ('2d', 'astig3d'); `params` go to __init__."""
         path = Path(path_or_preset)
@@ -143,9 +144,11 @@ class CNNLocalizer:
         if not isinstance(state, dict) or "model" not in state or "meta" not in state:
             raise InvalidInput(f"{path} is not a Pointillist CNN weights file")
         model, preset = build_model(state)
-        return cls(**params).from_model(model, preset, state["meta"])  # type: ignore[arg-type]
+        return cls(**params).from_model(model, preset, state["meta"])
 
-    def from_model(self, model: LocalizerNet, preset: Preset, meta: dict | None = None):
+    def from_model(
+        self, model: LocalizerNet, preset: Preset, meta: dict | None = None
+    ) -> CNNLocalizer:
         """Use `model` (trained for `preset`) as this localizer's network; returns self."""
         self.device_ = pick_device(self.device)
         self.model_ = model.to(self.device_).eval()

@@ -293,6 +293,7 @@ def train(
         raise InvalidInput(f"sampling must be one of {list(SAMPLINGS)}, got {sampling!r}")
     device = pick_device(config.device)
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = checkpoint_path(out)
     if resume and ckpt.exists():
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)

@@ -48,7 +48,7 @@ def test_bad_settings_are_refused() -> None:
 
 
 def test_train_command_writes_weights_and_resumable_checkpoint(tmp_path) -> None:
-    out = tmp_path / "tiny.pt"
+    out = tmp_path / "new" / "tiny.pt"
     args = ["train", "--preset", "astig3d", "--sampling", "structure", "--steps", "2"]
     args += ["--channels", "4", "--batch-size", "2", "--validation-size", "2"]
     args += ["--checkpoint-every", "1", "--device", "cpu", "-o", str(out)]
