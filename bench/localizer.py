@@ -47,7 +47,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,6 +81,7 @@ PICASSO_BOX = {"2d": 7, "astig3d": 9}
 PICASSO_GRID = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0, 64000.0)
 CRLB_ROI_PX = 15
 BORDER_PX = 4
+ISOLATION_NM = 1000.0
 CAMERA = Camera()
 METHODS = ("cnn", "mle", "picasso-lq", "picasso-mle")
 
@@ -143,11 +144,12 @@ class Case:
 
 @dataclass
 class Movie:
-    """A simulated case: uint16 frames and the truth inside the field (nm)."""
+    """A simulated case: uint16 frames, the scored truth (nm) and all emitters on."""
 
     case: Case
     frames: np.ndarray
     truth: LocalizationTable
+    all_truth: LocalizationTable
 
     @property
     def measured_density(self) -> float:
@@ -169,7 +171,7 @@ def simulate(case: Case) -> Movie:
     truth = sim.truth.select(inner(sim.truth))
     if not case.three_d:
         truth = LocalizationTable({k: truth[k] for k in truth.columns if k != "z"})
-    return Movie(case, sim.frames, truth)
+    return Movie(case, sim.frames, truth, sim.truth)
 
 
 def calibration() -> CameraCalibration:
@@ -187,14 +189,15 @@ def calibration() -> CameraCalibration:
 
 @dataclass
 class Score:
-    """A method's evaluation on one movie, its speed and (lowest density) the CRLB ratio."""
+    """A method's localizations (scored region) and evaluation on one movie, its speed,
+    and at the lowest density its precision against the CRLB (`precision_vs_crlb`)."""
 
     method: str
     movie: Movie
+    pred: LocalizationTable
     evaluation: Evaluation
     seconds: float
-    crlb_lateral_nm: float = float("nan")
-    extra: dict = field(default_factory=dict)
+    precision: dict[str, float] | None = None
 
     @property
     def frames_per_s(self) -> float:
@@ -221,7 +224,7 @@ def score(method: str, movie: Movie, pred: LocalizationTable, seconds: float, us
         pred = LocalizationTable({k: pred[k] for k in pred.columns if k != "z"})
     if not use_z and "z" in truth:
         truth = LocalizationTable({k: truth[k] for k in truth.columns if k != "z"})
-    return Score(method, movie, evaluate(pred, truth, use_z=use_z), seconds)
+    return Score(method, movie, pred, evaluate(pred, truth, use_z=use_z), seconds)
 
 
 def crlb_lateral_nm(movie: Movie, rows: np.ndarray, cal: CameraCalibration) -> float:
@@ -252,6 +255,35 @@ def crlb_lateral_nm(movie: Movie, rows: np.ndarray, cal: CameraCalibration) -> f
         read_variance_counts2=float(cal.read_variance_photons2()) * scale**2,
     )
     return float(PIXEL_NM * np.sqrt(np.mean(bound[:, 0] ** 2 + bound[:, 1] ** 2)))
+
+
+def precision_vs_crlb(result: Score, cal: CameraCalibration) -> dict[str, float]:
+    """Lateral RMSE and CRLB (nm) over all matched emitters and over the isolated ones
+    (no other emitter on within ISOLATION_NM in that frame: the single-emitter case the
+    bound is for), with the counts n_all, n_isolated."""
+    e, truth = result.evaluation, result.movie.truth
+    tx, ty = np.asarray(truth["x"], np.float64), np.asarray(truth["y"], np.float64)
+    px, py = np.asarray(result.pred["x"], np.float64), np.asarray(result.pred["y"], np.float64)
+    sq = (px[e.pred_index] - tx[e.true_index]) ** 2 + (py[e.pred_index] - ty[e.true_index]) ** 2
+    everyone = result.movie.all_truth
+    ax, ay = np.asarray(everyone["x"]), np.asarray(everyone["y"])
+    af, tf = np.asarray(everyone["frame"]), np.asarray(truth["frame"])
+    isolated = np.array(
+        [
+            np.sum((af == tf[i]) & (np.hypot(ax - tx[i], ay - ty[i]) < ISOLATION_NM)) == 1
+            for i in e.true_index
+        ],
+        dtype=bool,
+    )
+    rows = e.true_index
+    return {
+        "n_all": len(rows),
+        "rmse_all": float(np.sqrt(np.mean(sq))) if len(rows) else float("nan"),
+        "crlb_all": crlb_lateral_nm(result.movie, rows, cal),
+        "n_isolated": int(isolated.sum()),
+        "rmse_isolated": float(np.sqrt(np.mean(sq[isolated]))) if isolated.any() else float("nan"),
+        "crlb_isolated": crlb_lateral_nm(result.movie, rows[isolated], cal),
+    }
 
 
 def run_picasso(
@@ -321,7 +353,7 @@ def tune_picasso(
                 movie = simulate(Case(modality, snr, density, n_frames, seed_salt="_cal"))
                 for g in PICASSO_GRID:
                     case = replace(movie.case, seed_salt=f"_cal{g:g}")
-                    movies.append(Movie(case, movie.frames, movie.truth))
+                    movies.append(replace(movie, case=case))
                     thresholds[case.name] = g
     results = run_picasso(movies, "lq", thresholds)
     jis: dict[tuple[str, str, float], list[float]] = {}
@@ -335,7 +367,8 @@ def tune_picasso(
             jis[(modality, snr, best[(modality, snr)])]
         ):
             best[(modality, snr)] = g
-    for (modality, snr), g in best.items():
+    for modality, snr in sorted(best, key=lambda k: (k[0], list(SNR_LEVELS).index(k[1]))):
+        g = best[(modality, snr)]
         sweep = ", ".join(f"{gg:g}: {np.mean(jis[(modality, snr, gg)]):.3f}" for gg in PICASSO_GRID)
         log.append(f"- {modality}, {snr} SNR: **{g:g}** (mean JI by threshold: {sweep})")
     return best
@@ -353,15 +386,14 @@ def benchmark(
     }
     for (method, modality), engine in engines.items():
         warm = next(m for m in movies if m.case.modality == modality)
-        run_engine(engine, Movie(warm.case, warm.frames[:3], warm.truth), cal)
+        run_engine(engine, replace(warm, frames=warm.frames[:3]), cal)
         for movie in movies:
             if movie.case.modality != modality:
                 continue
             pred, seconds = run_engine(engine, movie, cal)
             result = score(method, movie, pred, seconds, use_z=movie.case.three_d)
             if movie.case.density == min(c.density for c in cases):
-                rows = result.evaluation.true_index
-                result.crlb_lateral_nm = crlb_lateral_nm(movie, rows, cal)
+                result.precision = precision_vs_crlb(result, cal)
             scores.append(result)
             print(
                 f"{method:12s} {movie.case.name:28s} JI {result.evaluation.jaccard:.3f}", flush=True
@@ -461,29 +493,37 @@ def targets(scores: list[Score], mt_scores: list[Score]) -> tuple[list[str], lis
             f" ({met} of {len(ratios)} cases; ratio {min(ratios):.2f} – {max(ratios):.2f}, "
             f"median {np.median(ratios):.2f})"
         )
-    sparse = [s for s in scores if np.isfinite(s.crlb_lateral_nm)]
+    sparse = [s for s in scores if s.precision is not None]
     detail += [
         "",
-        "**Lateral RMSE vs the CRLB at the lowest density** (CRLB of the true emitters each "
-        "method found; target for the CNN ≤ 1.2):",
+        "**Lateral RMSE vs the Cramér–Rao bound at the lowest density**: the CRLB, "
+        "sqrt(mean(CRLBx² + CRLBy²)), of the true emitters each method found (pixel-"
+        "integrated Gaussian, known PSF, EMCCD excess noise), over all of them and over the "
+        f"isolated ones (no other emitter on within {ISOLATION_NM:g} nm in that frame, the "
+        "single-emitter case the bound is for; the target, CNN ≤ 1.2, is judged on these):",
         "",
-        "| case | method | matched | RMSE lat (nm) | CRLB lat (nm) | RMSE / CRLB |",
-        "|---|---|---|---|---|---|",
+        "| case | method | matched | RMSE / CRLB lat (nm) | ratio | isolated | "
+        "RMSE / CRLB lat (nm) | ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     cnn_ratios = []
-    for s in sorted(sparse, key=lambda s: (s.movie.case.name, s.method)):
-        ratio = s.evaluation.rmse_lateral_nm / s.crlb_lateral_nm
+    for s in sorted(sparse, key=lambda s: (s.movie.case.name, METHODS.index(s.method))):
+        p = s.precision
+        assert p is not None
+        ratio_iso = p["rmse_isolated"] / p["crlb_isolated"]
         if s.method == "cnn":
-            cnn_ratios.append(ratio)
+            cnn_ratios.append(ratio_iso)
         detail.append(
-            f"| {s.movie.case.name} | {s.method} | {s.evaluation.tp} | "
-            f"{fmt(s.evaluation.rmse_lateral_nm)} | {fmt(s.crlb_lateral_nm)} | {ratio:.2f} |"
+            f"| {s.movie.case.name} | {s.method} | {p['n_all']} | {fmt(p['rmse_all'])} / "
+            f"{fmt(p['crlb_all'])} | {fmt(p['rmse_all'] / p['crlb_all'], 2)} "
+            f"| {p['n_isolated']} | {fmt(p['rmse_isolated'])} / {fmt(p['crlb_isolated'])} "
+            f"| {fmt(ratio_iso, 2)} |"
         )
     if cnn_ratios:
         met = sum(r <= 1.2 for r in cnn_ratios)
         verdicts.append(
-            f"CNN lateral RMSE ≤ 1.2× CRLB at low density: **{verdict(met == len(cnn_ratios))}**"
-            f" ({met} of {len(cnn_ratios)} cases; "
+            f"CNN lateral RMSE ≤ 1.2× CRLB at low density (isolated emitters): "
+            f"**{verdict(met == len(cnn_ratios))}** ({met} of {len(cnn_ratios)} cases; "
             f"ratio {min(cnn_ratios):.2f} – {max(cnn_ratios):.2f})"
         )
     if mt_scores:
@@ -624,7 +664,7 @@ def add_to_section(path: Path, header: str, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~1 minute smoke run")
-    parser.add_argument("--frames", type=int, default=40, help="frames per case")
+    parser.add_argument("--frames", type=int, default=50, help="frames per case")
     parser.add_argument("--densities", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0, 3.0])
     parser.add_argument("--snr", nargs="+", choices=list(SNR_LEVELS), default=list(SNR_LEVELS))
     parser.add_argument("--modalities", nargs="+", choices=MODALITIES, default=list(MODALITIES))
