@@ -14,21 +14,22 @@ Methods, all on the same frames: the CNN with the shipped weights (`Engine("cnn"
 temporal context through `FrameWindow` as the CLI does), our MLE fitter
 (`Engine("mle")`), and Picasso's net-gradient identification with its least-squares
 (`gausslq`) and maximum-likelihood (`gaussmle`) Gaussian fits, run in Picasso's own
-virtual environment by `bench/picasso_runner.py` (2D fits: on astigmatic data Picasso
-is scored laterally and its axial numbers are n/a). Picasso's min. net gradient (raw
+virtual environment by `bench/picasso_runner.py` (2D fits, box 7 px in 2D and 9 px on
+astigmatic data, where Picasso is matched and scored laterally only, a more lenient
+matching than the 3D one, and its axial numbers are n/a). Picasso's min. net gradient (raw
 ADU units) is chosen per modality and SNR by a sweep on a separate calibration set
 (densities 0.5 and 2, other seeds): the value with the best mean JI of `gausslq`.
 Scores are the SMLM Challenge 2016 metrics of `pointillist.localizer.evaluation`;
 frames/s is localization time only (simulation, evaluation and Picasso's interpreter
 start-up excluded). At the lowest density the CNN's and the fitter's lateral RMSE are
 compared with the Cramér–Rao bound of the emitters they found (same PSF model and
-camera, EMCCD excess noise included).
+camera, EMCCD excess noise included), over all of them and over the isolated ones.
 
 Structure vs CSR (the paper's comparison): the shipped structure-trained CNNs and
-CSR-trained ones (`bench/models/*-csr.pt`, same training command except
-`--sampling csr`) on frames of helical microtubules (`emitters.structure =
-"microtubules"`, three filaments of 5000 fluorophores), several on-densities, the three
-SNRs.
+CSR-trained ones (`bench/models/*-csr.pt`, the shipped models' training configuration
+except `--sampling csr`, with the shipped run's step count as the budget) on frames of
+helical microtubules (`emitters.structure = "microtubules"`, three filaments of 5000
+fluorophores), several on-densities, the three SNRs.
 
     python bench/localizer.py --quick                      # ~1 min smoke run
     python bench/localizer.py --append bench/RESULTS.md --figures bench/figures
@@ -429,6 +430,12 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
+def setup_paragraphs() -> list[str]:
+    """The set-up, as the module docstring describes it (markdown paragraphs)."""
+    paragraphs = (__doc__ or "").split("\n\n")[1:-1]
+    return [line for p in paragraphs for line in (" ".join(p.split()), "")]
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:.{digits}f}"
 
@@ -586,10 +593,13 @@ def model_lines(paths: dict[str, str]) -> list[str]:
     for label, ref in paths.items():
         path = Path(ref) if Path(ref).exists() else WEIGHTS_DIR / f"{ref}.pt"
         meta = json.loads(path.with_suffix(".json").read_text())
+        config, validation = meta.get("config") or {}, meta.get("validation") or {}
         lines.append(
             f"- {label}: `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}` — "
-            f"{meta['sampling']} sampling, {meta['steps']} steps of {meta['batch_size']} patches, "
-            f"{meta['training_seconds'] / 60:.1f} min ({meta['machine']})"
+            f"{meta['sampling']} sampling, {meta['steps']} steps of {meta['batch_size']} patches "
+            f"in {meta['training_seconds'] / 60:.1f} min (budget: steps {config.get('steps')}, "
+            f"minutes {config.get('minutes')}; lr {config.get('lr')}, seed {config.get('seed')}; "
+            f"{meta['machine']}), validation JI {validation.get('jaccard', float('nan')):.3f}"
         )
     return lines
 
@@ -715,6 +725,7 @@ def main() -> None:
         f"Cases: {args.frames} frames of {FIELD_PX}×{FIELD_PX} px ({PIXEL_NM:g} nm), EMCCD "
         "(gain 100, 12 e-/ADU, QE 0.9), seeded; the same frames for every method.",
         "",
+        *setup_paragraphs(),
         "Models:",
         *model_lines({f"{s} {m}": p for s, by_mod in models.items() for m, p in by_mod.items()}),
         "",
