@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pointillist.core.bus import Bus, connect
 from pointillist.core.config import ServiceConfig, resolve_device, setup_logging
 from pointillist.core.metrics import MetricsServer, set_service_info, start_metrics_server
 from pointillist.core.rpc import Registration, ShutdownCallback, create_server
@@ -73,3 +74,17 @@ class Runtime:
             log.info("stopped")
         finally:
             self.metrics.stop()
+
+    async def connect_bus(self) -> Bus:
+        """Connect to NATS with the configured URL, credentials and TLS files."""
+        c = self.config
+        return await connect(
+            c.nats_url,
+            user=c.nats_user,
+            password=c.nats_password,
+            token=c.nats_token,
+            tls_ca=c.nats_tls_ca,
+            tls_cert=c.nats_tls_cert,
+            tls_key=c.nats_tls_key,
+            name=f"pointillist-{self.service}",
+        )

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from pointillist import __version__
-from pointillist.core.bus import connect
 from pointillist.core.config import ServiceConfig
 from pointillist.core.runtime import Runtime
 from pointillist.localizer.engine import Engine
@@ -33,16 +32,7 @@ class LocalizerConfig(ServiceConfig):
 async def serve(runtime: Runtime) -> None:
     config: LocalizerConfig = runtime.config  # type: ignore[assignment]
     engine = Engine(config.localizer_method, config.localizer_model, runtime.device)
-    bus = await connect(
-        config.nats_url,
-        user=config.nats_user,
-        password=config.nats_password,
-        token=config.nats_token,
-        tls_ca=config.nats_tls_ca,
-        tls_cert=config.nats_tls_cert,
-        tls_key=config.nats_tls_key,
-        name="pointillist-localizer",
-    )
+    bus = await runtime.connect_bus()
     worker = LocalizerWorker(bus, engine, config.localizer_durable)
     await worker.start()
     await runtime.serve(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from pointillist import __version__
-from pointillist.core.bus import connect
 from pointillist.core.config import ServiceConfig
 from pointillist.core.runtime import Runtime
 from pointillist.simulator.service import SimulatorService
@@ -15,17 +14,7 @@ SERVICE_NAME = "pointillist.v1.Simulator"
 
 
 async def serve(runtime: Runtime) -> None:
-    config = runtime.config
-    bus = await connect(
-        config.nats_url,
-        user=config.nats_user,
-        password=config.nats_password,
-        token=config.nats_token,
-        tls_ca=config.nats_tls_ca,
-        tls_cert=config.nats_tls_cert,
-        tls_key=config.nats_tls_key,
-        name="pointillist-simulator",
-    )
+    bus = await runtime.connect_bus()
     servicer = SimulatorService(bus)
     await runtime.serve(
         [(simulator_pb2_grpc.add_SimulatorServicer_to_server, servicer)],
