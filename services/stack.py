@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 #: Services the stack knows, in start order: package name -> gRPC service name.
 SERVICES: dict[str, str] = {
     "simulator": "pointillist.v1.Simulator",
+    "localizer": "pointillist.v1.Localizer",
 }
 
 

@@ -90,4 +90,8 @@ def test_demo_writes_a_report_with_a_super_resolution_image(tmp_path):
     text = report.read_text()
     assert "40 frames" in text and "RUN_STATE_SUCCEEDED" in text
     assert (tmp_path / "ground-truth.png").stat().st_size > 10_000
+    # the localizer service consumed the frames and its CNN localizations came back
+    assert "localizer" in text and (tmp_path / "super-resolution.png").stat().st_size > 10_000
+    jaccard = float(text.split("| Jaccard index vs truth | ")[1].split(" ")[0])
+    assert jaccard > 0.5
     assert (tmp_path / "report.html").exists()
