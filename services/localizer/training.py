@@ -238,7 +238,8 @@ def _meta(preset: Preset, sampling: str, config: TrainConfig, state: TrainState)
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
         + f", torch {torch.__version__}, {torch.get_num_threads()} threads",
         "loss": last.get("loss_avg"),
-        "validation": last.get("validation"),
+        # NaN (no axial RMSE in 2D) is not JSON; None is.
+        "validation": {k: None if v != v else v for k, v in last.get("validation", {}).items()},
         "config": asdict(config),
     }
 
