@@ -86,11 +86,15 @@ def train_command(
             bar.refresh()
 
         meta = train(get_preset(preset), sampling, output, config, resume=resume, on_step=on_step)
-    val = meta["validation"] or {}
+    val = meta["validation"]
     click.echo(
         f"wrote {output} ({meta['steps']} steps, {meta['training_seconds'] / 60:.1f} min); "
-        f"validation JI {val.get('jaccard', float('nan')):.3f}, "
-        f"lateral RMSE {val.get('rmse_lateral_nm', float('nan')):.1f} nm, "
-        f"axial RMSE {val.get('rmse_axial_nm', float('nan')):.1f} nm; "
+        f"validation JI {_number(val.get('jaccard'))}, "
+        f"lateral RMSE {_number(val.get('rmse_lateral_nm'))} nm, "
+        f"axial RMSE {_number(val.get('rmse_axial_nm'))} nm; "
         f"checkpoint {checkpoint_path(output)}"
     )
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
