@@ -1,0 +1,1 @@
+"""pointillist.clusterer: MIRO graph-network clustering, CAML, DBSCAN/HDBSCAN and cluster metrics."""
