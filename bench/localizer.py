@@ -293,52 +293,47 @@ def run_picasso(
     """Picasso's localizations (nm, our pixel convention) and seconds per movie name."""
     movies = list(movies)
     out: dict[str, tuple[LocalizationTable, float]] = {}
-    for modality in MODALITIES:
-        group = [m for m in movies if m.case.modality == modality]
-        if not group:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            inp, res = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-            arrays = {}
-            for m in group:
-                arrays[f"frames__{m.case.name}"] = m.frames
-                arrays[f"min_net_gradient__{m.case.name}"] = np.asarray(thresholds[m.case.name])
-            np.savez(inp, **arrays)
-            command = [
-                str(PICASSO_PYTHON),
-                str(PICASSO_RUNNER),
-                str(inp),
-                str(res),
-                "--method",
-                method,
-                "--box",
-                str(PICASSO_BOX[modality]),
-                "--baseline",
-                str(CAMERA.baseline_adu),
-                "--sensitivity",
-                str(CAMERA.e_per_adu),
-                "--gain",
-                str(CAMERA.em_gain),
-                "--qe",
-                str(CAMERA.quantum_efficiency),
-            ]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                raise RuntimeError(f"picasso_runner failed:\n{done.stderr[-3000:]}")
-            result = np.load(res)
-            for m in group:
-                key = m.case.name
-                # Picasso's x = 0 is the centre of the first pixel, ours its left edge.
-                table = LocalizationTable(
-                    {
-                        "x": (result[f"{key}__x"] + 0.5) * PIXEL_NM,
-                        "y": (result[f"{key}__y"] + 0.5) * PIXEL_NM,
-                        "photons": result[f"{key}__photons"],
-                        "background": result[f"{key}__bg"],
-                        "frame": result[f"{key}__frame"].astype(np.int64),
-                    }
-                )
-                out[key] = (table, float(result[f"{key}__seconds"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, res = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        arrays = {}
+        for m in movies:
+            arrays[f"frames__{m.case.name}"] = m.frames
+            arrays[f"min_net_gradient__{m.case.name}"] = np.asarray(thresholds[m.case.name])
+            arrays[f"box__{m.case.name}"] = np.asarray(PICASSO_BOX[m.case.modality])
+        np.savez(inp, **arrays)
+        command = [
+            str(PICASSO_PYTHON),
+            str(PICASSO_RUNNER),
+            str(inp),
+            str(res),
+            "--method",
+            method,
+            "--baseline",
+            str(CAMERA.baseline_adu),
+            "--sensitivity",
+            str(CAMERA.e_per_adu),
+            "--gain",
+            str(CAMERA.em_gain),
+            "--qe",
+            str(CAMERA.quantum_efficiency),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"picasso_runner failed:\n{done.stderr[-3000:]}")
+        result = np.load(res)
+        for m in movies:
+            key = m.case.name
+            # Picasso's x = 0 is the centre of the first pixel, ours its left edge.
+            table = LocalizationTable(
+                {
+                    "x": (result[f"{key}__x"] + 0.5) * PIXEL_NM,
+                    "y": (result[f"{key}__y"] + 0.5) * PIXEL_NM,
+                    "photons": result[f"{key}__photons"],
+                    "background": result[f"{key}__bg"],
+                    "frame": result[f"{key}__frame"].astype(np.int64),
+                }
+            )
+            out[key] = (table, float(result[f"{key}__seconds"]))
     return out
 
 

@@ -6,7 +6,8 @@ Runs inside Picasso's own virtual environment (its dependencies clash with ours)
         --box 7 --min-net-gradient G --baseline 100 --sensitivity 12 --gain 100 --qe 0.9
 
 IN.npz holds one or more uint16 movies (n, H, W) named ``frames__<case>``, and may hold a
-per-case threshold ``min_net_gradient__<case>`` (else ``--min-net-gradient``). Each movie
+per-case threshold ``min_net_gradient__<case>`` (else ``--min-net-gradient``) and box
+``box__<case>`` (else ``--box``). Each movie
 goes through Picasso's own pipeline: ``localize.identify`` (net-gradient spot finding),
 ``localize.get_spots`` (ADU -> photons) and either least squares
 (``gausslq.fit_spots`` + ``gausslq.locs_from_fits``) or maximum likelihood
@@ -85,14 +86,16 @@ def main() -> None:
     data = np.load(args.inp)
     cases = [k.split("__", 1)[1] for k in data.files if k.startswith("frames__")]
     # Warm-up: numba compiles identify and the fitters on first use.
-    localize_movie(warm_up_movie(args.baseline), args.method, args.box, 0.0, camera_info)
+    for box in {args.box, *(int(data[k]) for k in data.files if k.startswith("box__"))}:
+        localize_movie(warm_up_movie(args.baseline), args.method, box, 0.0, camera_info)
     out: dict[str, np.ndarray] = {}
     for case in cases:
         movie = data[f"frames__{case}"]
         key = f"min_net_gradient__{case}"
         threshold = float(data[key]) if key in data.files else args.min_net_gradient
+        box = int(data[f"box__{case}"]) if f"box__{case}" in data.files else args.box
         started = time.perf_counter()
-        locs = localize_movie(movie, args.method, args.box, threshold, camera_info)
+        locs = localize_movie(movie, args.method, box, threshold, camera_info)
         seconds = time.perf_counter() - started
         for name, values in locs.items():
             out[f"{case}__{name}"] = np.asarray(values, dtype=np.float64)
