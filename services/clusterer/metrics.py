@@ -39,7 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import cdist
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 from sklearn.metrics.cluster import contingency_matrix
 
@@ -77,7 +79,12 @@ def adjusted_rand_index(true_labels: np.ndarray, pred_labels: np.ndarray) -> flo
 
 
 def adjusted_mutual_information(true_labels: np.ndarray, pred_labels: np.ndarray) -> float:
-    """AMI (arithmetic normalisation) over all localizations, background as one cluster."""
+    """AMI (arithmetic normalisation) over all localizations, background as one cluster.
+
+    scikit-learn's expected mutual information costs about (true × predicted clusters ×
+    localizations): milliseconds for a benchmark field, minutes for 10⁶ localizations in
+    2·10⁴ clusters, where the other metrics take seconds.
+    """
     true, pred = _pair(true_labels, pred_labels)
     return float(adjusted_mutual_info_score(true, pred))
 
@@ -241,19 +248,44 @@ def pair_centroids(
     """Hungarian pairing on distance, pairs farther than `xi_nm` forbidden.
 
     Returns (true indices, predicted indices) of the pairs: the largest possible number
-    of pairs within ξ, and among those the smallest total distance. Uses a dense
-    (C_true, C_pred) distance matrix.
+    of pairs within ξ, and among those the smallest total distance. Only pairs within ξ
+    are ever formed, so the assignment is solved separately on each connected group of
+    them (exactly the global optimum, in memory linear in the number of such pairs).
     """
     if not xi_nm > 0:
         raise InvalidInput(f"xi_nm must be > 0, got {xi_nm}")
+    empty = np.zeros(0, dtype=np.int64)
     if len(true_centroids) == 0 or len(pred_centroids) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    dist = cdist(true_centroids, pred_centroids)
-    allowed = dist <= xi_nm
-    forbidden_cost = xi_nm * (min(dist.shape) + 1) + 1
-    rows, cols = linear_sum_assignment(np.where(allowed, dist, forbidden_cost))
-    keep = allowed[rows, cols]
-    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+        return empty, empty
+    near = cKDTree(true_centroids).sparse_distance_matrix(
+        cKDTree(pred_centroids), xi_nm, output_type="ndarray"
+    )
+    rows, cols, dist = near["i"].astype(np.int64), near["j"].astype(np.int64), near["v"]
+    if len(rows) == 0:
+        return empty, empty
+    n_true = len(true_centroids)
+    n_nodes = n_true + len(pred_centroids)
+    graph = coo_matrix((np.ones(len(rows)), (rows, n_true + cols)), shape=(n_nodes, n_nodes))
+    _, component = connected_components(graph, directed=False)
+    edge_component = component[rows]
+    order = np.argsort(edge_component, kind="stable")
+    rows, cols, dist, edge_component = rows[order], cols[order], dist[order], edge_component[order]
+    starts = np.flatnonzero(np.r_[True, edge_component[1:] != edge_component[:-1]])
+    sizes = np.diff(np.r_[starts, len(rows)])
+    single = starts[sizes == 1]  # an isolated pair within ξ: nothing to decide
+    pairs_t, pairs_p = [rows[single]], [cols[single]]
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+        r, c, d = rows[start : start + size], cols[start : start + size], dist[start : start + size]
+        ut, ri = np.unique(r, return_inverse=True)
+        up, ci = np.unique(c, return_inverse=True)
+        forbidden = xi_nm * (min(len(ut), len(up)) + 1) + 1
+        cost = np.full((len(ut), len(up)), forbidden)
+        cost[ri, ci] = d
+        a, b = linear_sum_assignment(cost)
+        keep = cost[a, b] < forbidden
+        pairs_t.append(ut[a[keep]])
+        pairs_p.append(up[b[keep]])
+    return np.concatenate(pairs_t), np.concatenate(pairs_p)
 
 
 def match_clusters(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 from pointillist.clusterer.metrics import (
     METRIC_NAMES,
@@ -211,3 +212,21 @@ def test_bad_input_is_rejected_with_the_reason() -> None:
         evaluate_clustering(xy, np.zeros(3, int), np.zeros(3, int), metrics=["f1"])
     with pytest.raises(InvalidInput, match="integers"):
         evaluate_clustering(xy, np.array([0.5, 1, 2]), np.zeros(3, int))
+
+
+def test_pairing_by_groups_equals_one_dense_assignment() -> None:
+    rng = np.random.default_rng(5)
+    true_c = rng.uniform(0, 1000, size=(60, 2))
+    pred_c = np.concatenate(
+        [true_c[:50] + rng.normal(0, 20, (50, 2)), rng.uniform(0, 1000, (15, 2))]
+    )
+    xi = 60.0
+    ti, pi = pair_centroids(true_c, pred_c, xi)
+    assert len(set(ti.tolist())) == len(ti) and len(set(pi.tolist())) == len(pi)
+    dist = np.hypot(*(true_c[:, None, :] - pred_c[None, :, :]).transpose(2, 0, 1))
+    assert (dist[ti, pi] <= xi).all()
+    big = xi * 100
+    rows, cols = linear_sum_assignment(np.where(dist <= xi, dist, big))
+    ok = dist[rows, cols] <= xi
+    assert len(ti) == ok.sum()
+    assert dist[ti, pi].sum() == pytest.approx(dist[rows[ok], cols[ok]].sum())
