@@ -1,1 +1,1 @@
-"""pointillist.clusterer: MIRO graph-network clustering, CAML, DBSCAN/HDBSCAN and cluster metrics."""
+"""pointillist.clusterer: MIRO graph networks, CAML, DBSCAN/HDBSCAN and cluster metrics."""
