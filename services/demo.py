@@ -130,18 +130,7 @@ def _sr_figure(
         sigma_nm=10,
         extent_nm=(0, shape[1] * PIXEL_NM, 0, shape[0] * PIXEL_NM),
     )
-    fig, ax = plt.subplots(figsize=(6, 6))
-    left, right, bottom, top = sr.extent_nm
-    ax.imshow(
-        sr.image,
-        origin="upper",
-        cmap="hot",
-        extent=(left, right, top, bottom),
-        vmax=np.percentile(sr.image, 99.8) or None,
-    )
-    ax.set_xlabel("x [nm]")
-    ax.set_ylabel("y [nm]")
-    report.figure(fig, name, caption)
+    report.rendering(sr, name, caption, flip_y=True, saturate_percentile=99.8)
 
 
 def run_demo(out_dir: Path, n_frames: int = 300, rate_hz: float = 0.0) -> Path:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import matplotlib.pyplot as plt
 import numpy as np
 from google.protobuf import json_format
 
@@ -85,18 +84,8 @@ def render_step(ctx: RunContext, params: dict[str, Any]) -> None:
         img = render_gaussian(table["x"], table["y"], pixel_size_nm, sigma_nm)
     else:
         raise InvalidInput(f"render: method must be histogram or gaussian, got {method!r}")
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.imshow(
-        img.image,
-        origin="lower",
-        extent=img.extent_nm,
-        cmap="hot",
-        vmax=np.percentile(img.image, 99.5) or None,
-    )
-    ax.set_xlabel("x [nm]")
-    ax.set_ylabel("y [nm]")
-    ctx.report.figure(
-        fig,
+    ctx.report.rendering(
+        img,
         f"render-{source}",
         f"{method} rendering of {len(table)} {source} localizations, {pixel_size_nm:g} nm pixels",
     )

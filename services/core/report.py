@@ -13,7 +13,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
+
+from pointillist.core.render import RenderedImage
 
 
 @dataclass
@@ -46,6 +49,30 @@ class Report:
         plt.close(fig)
         self._blocks.append(("figure", (path.name, caption)))
         return path
+
+    def rendering(
+        self,
+        img: RenderedImage,
+        name: str,
+        caption: str,
+        *,
+        flip_y: bool = False,
+        saturate_percentile: float = 99.5,
+    ) -> Path:
+        """A super-resolution image in nm axes (hot colour map, top percentile saturated);
+        ``flip_y`` puts y = 0 at the top, as camera frames are shown."""
+        fig, ax = plt.subplots(figsize=(6, 6))
+        left, right, bottom, top = img.extent_nm
+        ax.imshow(
+            img.image,
+            origin="upper" if flip_y else "lower",
+            extent=(left, right, top, bottom) if flip_y else img.extent_nm,
+            cmap="hot",
+            vmax=float(np.percentile(img.image, saturate_percentile)) or None,
+        )
+        ax.set_xlabel("x [nm]")
+        ax.set_ylabel("y [nm]")
+        return self.figure(fig, name, caption)
 
     def write(self) -> Path:
         """Write report.md and report.html; returns the Markdown path."""
