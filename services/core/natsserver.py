@@ -11,13 +11,10 @@ generated config file, because options such as ``max_payload`` have no flag.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,8 +28,6 @@ from types import TracebackType
 from pointillist.core.errors import BusError
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
 
 
 def find_nats_server() -> str:
@@ -67,10 +62,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent (thread) dies, so no orphans."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent_prefix() -> list[str]:
+    """A command prefix that SIGTERMs the server when its parent thread dies (no orphans).
+
+    ``setpriv --pdeathsig`` sets the signal at exec time. A Python ``preexec_fn``
+    would do the same, but it forces a plain fork() that runs gRPC's fork handlers
+    in the child, which abort when gRPC threads are live in the parent (seen in CI).
+    Only on Linux and from the main thread: the signal follows the creating thread.
+    """
+    setpriv = shutil.which("setpriv")
+    if (
+        setpriv is None
+        or not sys.platform.startswith("linux")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return []
+    return [setpriv, "--pdeathsig", "TERM"]
 
 
 def _conf_value(value: object) -> str:
@@ -248,14 +255,10 @@ class NatsServer:
         log_path = self._workdir / "nats-server.log"
         with open(log_path, "wb") as out:
             self._proc = subprocess.Popen(
-                [self.binary, "-c", str(conf)],
+                [*_die_with_parent_prefix(), self.binary, "-c", str(conf)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent
-                if sys.platform.startswith("linux")
-                and threading.current_thread() is threading.main_thread()
-                else None,
             )
 
     def _wait_ready(self, timeout: float) -> None:

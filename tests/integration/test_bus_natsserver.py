@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
+import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
@@ -66,3 +71,49 @@ async def test_store_dir_persists_across_restarts(tmp_path: Path, run_id: str) -
         await d.ack()
         await bus.close()
     np.testing.assert_array_equal(d.table["x"], table["x"])
+
+
+def test_server_dies_with_its_parent_process(tmp_path: Path) -> None:
+    """A killed parent (say, a cancelled CI job) leaves no nats-server orphan behind."""
+    script = (
+        "import sys, time\n"
+        "from pointillist.core.natsserver import NatsServer\n"
+        "server = NatsServer().start()\n"
+        "print(server._proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    assert _alive(pid)
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def test_starts_while_grpc_threads_are_busy() -> None:
+    """Spawning must not run gRPC's fork handlers (they aborted the child in CI)."""
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel("localhost:1")  # a channel that keeps reconnecting
+    grpc.channel_ready_future(channel)  # keeps the poller busy in the background
+    try:
+        for _ in range(5):
+            with NatsServer() as nats:
+                assert nats.running()
+    finally:
+        channel.close()
+        server.stop(grace=None)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (non-zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
