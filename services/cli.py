@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "pointillist.simulator.cli:simulate",
     "localize": "pointillist.localizer.cli:localize",
     "localizer": "pointillist.localizer.train_cli:localizer",
+    "cluster": "pointillist.clusterer.cli:cluster",
+    "clusterer": "pointillist.clusterer.train_cli:clusterer",
     "run": "pointillist.pipeline:run_command",
     "up": "pointillist.stack:up_command",
     "demo": "pointillist.demo:demo_command",

@@ -45,7 +45,10 @@ class RunContext:
 Step = Callable[[RunContext, dict[str, Any]], None]
 STEPS: dict[str, Step] = {}
 #: step name -> module that registers it (imported on first use).
-STEP_MODULES: dict[str, str] = {"localize": "pointillist.localizer.steps"}
+STEP_MODULES: dict[str, str] = {
+    "localize": "pointillist.localizer.steps",
+    "cluster": "pointillist.clusterer.steps",
+}
 
 
 def register_step(name: str) -> Callable[[Step], Step]:
@@ -137,6 +140,14 @@ def load_source(ctx: RunContext) -> None:
             ctx.counters[name] = len(table)
 
 
+def _step_params(step: run_pb2.PipelineStep) -> dict[str, Any]:
+    """A step's params, with its `method` field as params["method"] unless params set one."""
+    params = json_format.MessageToDict(step.params)
+    if step.method and "method" not in params:
+        params["method"] = step.method
+    return params
+
+
 def run_pipeline(spec: run_pb2.RunSpec, out_dir: str | Path | None = None) -> run_pb2.RunStatus:
     """Run ``spec``; writes spec.yaml, status.yaml, outputs and report.md to ``out_dir``."""
     spec = run_pb2.RunSpec.FromString(spec.SerializeToString())
@@ -147,7 +158,7 @@ def run_pipeline(spec: run_pb2.RunSpec, out_dir: str | Path | None = None) -> ru
     runspec.write_spec(spec, out / "spec.yaml")
     status = run_pb2.RunStatus(run_id=spec.run_id, state=run_pb2.RUN_STATE_RUNNING, spec=spec)
     status.started.GetCurrentTime()
-    steps = [(s.name, _step(s.name), json_format.MessageToDict(s.params)) for s in spec.steps]
+    steps = [(s.name, _step(s.name), _step_params(s)) for s in spec.steps]
     with click.progressbar(length=len(steps) + 1, label="run", file=None) as bar:
         load_source(ctx)
         bar.update(1)

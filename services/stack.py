@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SERVICES: dict[str, str] = {
     "simulator": "pointillist.v1.Simulator",
     "localizer": "pointillist.v1.Localizer",
+    "clusterer": "pointillist.v1.Clusterer",
 }
 
 

@@ -245,13 +245,16 @@ def tune_dbscan(
     metric: str = "ari",
     true_noise_label: int = NOISE_LABEL,
     xi_nm: float = DEFAULT_XI_NM,
+    cluster_on: Sequence[np.ndarray] | None = None,
 ) -> DBSCANTuning:
     """Grid search of DBSCAN's eps_nm × min_samples on training fields with ground truth.
 
     `points[f]` (n_f, 2) nm and `labels[f]` (n_f,) are the fields; `grid` maps "eps_nm"
     and "min_samples" to the values to try. Keeps the pair with the best mean `metric`
     (one of `metrics.METRIC_NAMES`; lowest for rmsre_n and rmse_xy_nm, highest otherwise;
-    ties go to the first pair in grid order).
+    ties go to the first pair in grid order). `cluster_on[f]`, when given, are the
+    positions DBSCAN clusters instead of `points[f]` (e.g. MIRO's squeezed points, same
+    order); the metrics are always computed on `points`.
     """
     if len(points) == 0 or len(points) != len(labels):
         raise InvalidInput(f"need one label array per field, got {len(points)} and {len(labels)}")
@@ -263,15 +266,19 @@ def tune_dbscan(
     ms_grid = np.asarray([_check_min_samples(m) for m in grid["min_samples"]], dtype=np.int64)
     if len(eps_grid) == 0 or len(ms_grid) == 0 or not (eps_grid > 0).all():
         raise InvalidInput("grid needs at least one eps_nm > 0 and one min_samples")
+    if cluster_on is None:
+        cluster_on = points
+    if len(cluster_on) != len(points):
+        raise InvalidInput("cluster_on needs one array per field")
     fields = []
-    for p, lab in zip(points, labels, strict=True):
+    for p, lab, on in zip(points, labels, cluster_on, strict=True):
         xy = check_points(p)
-        fields.append((xy, check_labels(lab, len(xy), "labels")))
+        fields.append((xy, check_labels(lab, len(xy), "labels"), check_points(on, lab)))
     per_field = np.full((len(eps_grid), len(ms_grid), len(fields)), np.nan)
     for i, eps in enumerate(eps_grid):
         for j, ms in enumerate(ms_grid):
-            for f, (xy, truth) in enumerate(fields):
-                pred = DBSCANClusterer(float(eps), int(ms)).fit_predict(xy)
+            for f, (xy, truth, on) in enumerate(fields):
+                pred = DBSCANClusterer(float(eps), int(ms)).fit_predict(on)
                 per_field[i, j, f] = evaluate_clustering(
                     xy,
                     truth,

@@ -1,0 +1,1 @@
+"""MIRO: recurrent graph-network transformation that squeezes clusters before DBSCAN."""
