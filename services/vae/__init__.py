@@ -1,0 +1,1 @@
+"""pointillist.vae: PC-VAE detection of continuous structural heterogeneity in particles."""
