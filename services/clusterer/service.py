@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import nats.js.errors
 import yaml
 from google.protobuf import json_format
 from prometheus_client import Counter, Gauge, Histogram
@@ -52,8 +51,9 @@ from pointillist.clusterer.engine import (
     make_clusterer,
     plain_params,
 )
-from pointillist.core.bus import Bus, Delivery, stream_name
-from pointillist.core.bus.codec import PartPath, table_from_batch
+from pointillist.core.bus import Bus, Delivery
+from pointillist.core.bus.codec import table_from_batch
+from pointillist.core.bus.collect import RunTables, read_run
 from pointillist.core.errors import InvalidInput, NotFound
 from pointillist.core.metrics import LATENCY_BUCKETS_S
 from pointillist.core.table import LocalizationTable
@@ -192,34 +192,6 @@ class ClustererService(clusterer_pb2_grpc.ClustererServicer):
         )
 
 
-class RunLocs:
-    """A run's localization batches by (seq, part), all with the same columns."""
-
-    def __init__(self) -> None:
-        self.parts: dict[tuple[int, PartPath], LocalizationTable] = {}
-        self.columns: list[str] | None = None
-
-    def add(self, d: Delivery) -> None:
-        """Keep one batch; InvalidInput (dead letter) when its columns differ from the run's."""
-        table = d.table
-        if not table.columns:
-            return  # an empty batch without columns: nothing to keep
-        if self.columns is None:
-            self.columns = table.columns
-        elif set(table.columns) != set(self.columns):
-            raise InvalidInput(
-                f"columns {sorted(table.columns)} differ from the run's {sorted(self.columns)}"
-            )
-        self.parts[(d.seq, d.part)] = LocalizationTable(
-            {c: table[c] for c in self.columns}, check_finite=False
-        )
-
-    def table(self) -> LocalizationTable:
-        """The batches concatenated in (seq, part) order, so a redo gives the same rows."""
-        tables = [self.parts[k] for k in sorted(self.parts) if len(self.parts[k])]
-        return LocalizationTable.concat(tables) if tables else LocalizationTable()
-
-
 class ClustererWorker:
     """Clusters each run once its localizations are complete (module docstring)."""
 
@@ -254,28 +226,17 @@ class ClustererWorker:
             return self.defaults.method, dict(self.defaults.params)
         return run_settings(spec, self.defaults)
 
-    async def _delete_reader(self, name: str) -> None:
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await self.bus.jsm.delete_consumer(stream_name("locs"), name)
-
-    async def collect(self, run_id: str, key: str, last_seq: int) -> tuple[RunLocs, list[int]]:
+    async def collect(self, run_id: str, key: str, last_seq: int) -> tuple[RunTables, list[int]]:
         """The run's locs up to ``last_seq`` of ``key`` and the seqs that never arrived."""
-        name = f"{self.durable}-{run_id}"
-        await self._delete_reader(name)  # a fresh read from the run's first batch
-        locs = RunLocs()
-        reader = self.bus.consumer("locs", name, run_id=run_id)
-        try:
-            async with reader:
-                await reader.run(
-                    locs.add,
-                    until_complete=run_id,
-                    last_seq_key=key,
-                    idle_timeout=self.idle_timeout_s,
-                )
-                missing = reader.progress(run_id).missing(last_seq)
-        finally:
-            await self._delete_reader(name)
-        return locs, missing
+        return await read_run(
+            self.bus,
+            "locs",
+            run_id,
+            reader=f"{self.durable}-{run_id}",
+            last_seq_key=key,
+            last_seq=last_seq,
+            idle_timeout_s=self.idle_timeout_s,
+        )
 
     async def handle(self, d: Delivery) -> None:
         """Cluster the run an END_OF_ACQUISITION announces; ignore every other event."""
