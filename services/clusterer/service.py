@@ -49,11 +49,11 @@ from pointillist.clusterer.engine import (
     TableClustering,
     cluster_table,
     make_clusterer,
-    plain_params,
 )
 from pointillist.core.bus import Bus, Delivery
 from pointillist.core.bus.codec import table_from_batch
 from pointillist.core.bus.collect import RunTables, read_run
+from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput, NotFound
 from pointillist.core.metrics import LATENCY_BUCKETS_S
 from pointillist.core.table import LocalizationTable

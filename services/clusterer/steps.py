@@ -19,9 +19,9 @@ from pointillist.clusterer.engine import (
     NO_NEIGHBOUR_NM,
     TableClustering,
     cluster_table,
-    plain_params,
 )
 from pointillist.clusterer.metrics import evaluate_clustering
+from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput
 from pointillist.core.io import write_csv_table
 from pointillist.pipeline import RunContext, register_step

@@ -346,3 +346,22 @@ def setup_logging(service: str, level: str = "INFO", stream: TextIO | None = Non
 
 if __name__ == "__main__":
     print(ServiceConfig.markdown_table())
+
+
+def plain_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parameters from JSON, YAML or a protobuf Struct, whole-number floats made ints.
+
+    Struct stores every number as a float (min_samples: 5 arrives as 5.0), and integer
+    hyperparameters must validate as integers; a float parameter accepts an int alike.
+    """
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {str(k): plain(v) for k, v in (params or {}).items()}

@@ -9,8 +9,8 @@ from pointillist.clusterer.engine import (
     cluster_points,
     cluster_table,
     make_clusterer,
-    plain_params,
 )
+from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput
 from pointillist.core.table import LocalizationTable
 
