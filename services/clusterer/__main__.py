@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from pointillist import __version__
-from pointillist.clusterer.service import ClustererService, ClustererWorker, Defaults, parse_params
-from pointillist.core.config import ConfigError, ServiceConfig, where
+from pointillist.clusterer.service import ClustererService, ClustererWorker, Defaults
+from pointillist.core.config import ConfigError, ServiceConfig, parse_params, where
 from pointillist.core.errors import PointillistError
 from pointillist.core.runtime import Runtime
 from pointillist.v1 import clusterer_pb2_grpc

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import yaml
 from google.protobuf import json_format
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -94,22 +93,6 @@ RUNS = Counter(
     "(no localizations), skipped (the run spec has no cluster step), invalid",
     ["outcome"],
 )
-
-
-def parse_params(text: str | Mapping[str, Any] | None, what: str = "params") -> dict[str, Any]:
-    """Method parameters from a YAML/JSON mapping (text or already parsed)."""
-    if text is None or text == "":
-        return {}
-    if isinstance(text, str):
-        try:
-            text = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{what}: not valid YAML/JSON: {exc}") from None
-    if text is None:
-        return {}
-    if not isinstance(text, Mapping):
-        raise InvalidInput(f"{what} must be a mapping of parameter names to values")
-    return plain_params(text)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Self, TextIO
 
+import yaml
+
 from pointillist.core.errors import InvalidInput
 
 ENV_PREFIX = "POINTILLIST_"
@@ -365,3 +367,19 @@ def plain_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         return value
 
     return {str(k): plain(v) for k, v in (params or {}).items()}
+
+
+def parse_params(text: str | Mapping[str, Any] | None, what: str = "params") -> dict[str, Any]:
+    """Method parameters from a YAML/JSON mapping (text or already parsed)."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, str):
+        try:
+            text = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{what}: not valid YAML/JSON: {exc}") from None
+    if text is None:
+        return {}
+    if not isinstance(text, Mapping):
+        raise InvalidInput(f"{what} must be a mapping of parameter names to values")
+    return plain_params(text)

@@ -8,9 +8,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from pointillist.clusterer.__main__ import ClustererConfig
-from pointillist.clusterer.service import Defaults, cluster, parse_params, run_settings
+from pointillist.clusterer.service import Defaults, cluster, run_settings
 from pointillist.core import runspec
-from pointillist.core.config import ConfigError, ServiceConfig
+from pointillist.core.config import ConfigError, ServiceConfig, parse_params
 from pointillist.core.errors import InvalidInput
 from pointillist.core.table import LocalizationTable
 
