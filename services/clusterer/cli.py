@@ -14,36 +14,13 @@ from typing import Any
 
 import click
 import numpy as np
-import yaml
 
 from pointillist.clusterer.engine import METHODS, TableClustering, cluster_table
+from pointillist.core.config import method_params
 from pointillist.core.errors import InvalidInput
 from pointillist.core.io import read_table, write_table
 
 PICASSO_SUFFIXES = (".hdf5", ".h5")
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """``key=value`` with the value read as YAML (``5`` int, ``0.5`` float, ``a`` str)."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise InvalidInput(f"--param expects key=value, got {text!r}")
-    try:
-        return key, yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"--param {key}: cannot read value {raw!r}: {exc}") from None
-
-
-def method_params(options: dict[str, Any], extra: tuple[str, ...]) -> dict[str, Any]:
-    """The method's keyword parameters from the named flags given and the --param pairs."""
-    params = {k: v for k, v in options.items() if v is not None}
-    for text in extra:
-        key, value = parse_param(text)
-        if key in params:
-            raise InvalidInput(f"parameter {key!r} is given twice")
-        params[key] = value
-    return params
 
 
 def stats_path(output: Path, stats: str | None) -> Path:
