@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pointillist.core.bus import SeqTracker, parts_complete, validate_run_id
+from pointillist.core.bus import (
+    SeqTracker,
+    particles_from_proto,
+    particles_to_proto,
+    parts_complete,
+    validate_run_id,
+)
 from pointillist.core.bus.codec import (
     assemble_tiles,
     batch_columns,
@@ -20,6 +26,7 @@ from pointillist.core.bus.codec import (
     split_localizations,
     split_particles,
     table_columns,
+    table_from_batch,
     validate,
 )
 from pointillist.core.bus.connection import InFlight
@@ -186,3 +193,15 @@ async def test_in_flight_window_bounds_bytes_and_count() -> None:
         window.release(size)
     assert (window.count, window.bytes) == (0, 0)
     await window.acquire(10_000)  # alone, a message larger than the window goes through
+
+
+def test_particle_sets_keep_non_finite_coordinates_for_the_consumer_to_skip() -> None:
+    """One particle's NaN must not cost the whole set; plain locs batches still refuse it."""
+    table = LocalizationTable(
+        {"x": [1.0, np.nan, 3.0], "y": [1.0, 2.0, 3.0], "particle": [0, 1, 1]},
+        check_finite=False,
+    )
+    got, _ = particles_from_proto(particles_to_proto(table, run_id="r"))
+    assert np.isnan(got["x"][1]) and len(got) == 3
+    with pytest.raises(InvalidInput, match="finite"):
+        table_from_batch(table.to_proto("r", 0))

@@ -82,15 +82,18 @@ def batch_columns(columns: Iterable[table_pb2.Column], n_rows: int) -> list[RawC
     return out
 
 
-def table_from_batch(msg: table_pb2.LocalizationBatch) -> LocalizationTable:
+def table_from_batch(
+    msg: table_pb2.LocalizationBatch, *, check_finite: bool = True
+) -> LocalizationTable:
     """The LocalizationTable of a LocalizationBatch, validated like
-    `LocalizationTable.from_proto` but reading each column's bytes once (no extra copy)."""
+    `LocalizationTable.from_proto` but reading each column's bytes once (no extra copy).
+    ``check_finite=False`` lets non-finite coordinates through for the consumer to judge."""
     cols: dict[str, np.ndarray] = {}
     for name, _, _, arr in batch_columns(msg.columns, msg.n_rows):
         if name in cols:
             raise InvalidInput(f"duplicate column {name!r}")
         cols[name] = arr
-    return LocalizationTable(cols)
+    return LocalizationTable(cols, check_finite=check_finite)
 
 
 def _fill_columns(target, columns: Sequence[RawColumn], rows: slice | np.ndarray) -> None:
@@ -188,8 +191,11 @@ def truth_columns(truth: Mapping[str, np.ndarray]) -> list[RawColumn]:
 def particles_from_proto(
     msg: particles_pb2.ParticleSet,
 ) -> tuple[LocalizationTable, dict[str, np.ndarray]]:
-    """(localizations, truth columns) of a ParticleSet; InvalidInput when inconsistent."""
-    table = table_from_batch(msg.localizations)
+    """(localizations, truth columns) of a ParticleSet; InvalidInput when inconsistent.
+
+    Non-finite coordinates pass: they spoil one particle, not the set, so consumers skip
+    and report that particle (the VAE does) instead of losing the whole batch."""
+    table = table_from_batch(msg.localizations, check_finite=False)
     n = len(msg.truth[0].data) // numpy_dtype(msg.truth[0].dtype).itemsize if msg.truth else 0
     truth = {name: arr for name, _, _, arr in batch_columns(msg.truth, n)}
     if truth and "particle" not in truth:
