@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from pointillist.core.bus import (
     SeqTracker,
-    particles_from_proto,
     particles_to_proto,
     parts_complete,
     validate_run_id,
