@@ -171,6 +171,8 @@ def register_particles(
 def register_super_particles(
     super_particles: Sequence[np.ndarray],
     config: RegistrationConfig | None = None,
+    initial_rotation_rad: np.ndarray | None = None,
+    initial_translation_nm: np.ndarray | None = None,
     max_points_per_particle: int = 2000,
 ) -> Registration:
     """Register the bins' super-particles to each other, jointly, as `register_particles`
@@ -178,7 +180,7 @@ def register_super_particles(
     config = dataclasses.replace(
         config or RegistrationConfig(), max_points_per_particle=max_points_per_particle
     )
-    return register_particles(super_particles, config)
+    return register_particles(super_particles, config, initial_rotation_rad, initial_translation_nm)
 
 
 def _checked(clouds: Sequence[np.ndarray]) -> list[np.ndarray]:
