@@ -39,6 +39,14 @@ from pointillist.core.errors import InvalidInput
 MIN_VARIANCE_NM2 = 1.0
 """Floor of a component's variance (nm²), so a component holding one point cannot collapse."""
 
+MODEL_CAP_PERCENTILE = 35.0
+"""The search model's density is capped at this percentile of its occupied pixels so
+that every site attracts alike. Uncapped, sites that are dim in the model (unlabelled in
+the first particle, say) keep pulling the gaps of other particles onto themselves when
+a symmetric structure leaves the choice open, and the fused particle keeps dim sites
+(reference bias; on 300 simulated 2D NPCs the least/most populated corner ratio goes
+from 0.56 uncapped to 0.90 capped)."""
+
 SEARCH_CHUNK = 4_000_000
 """Rotated points scored at once in the rotation search (bounds its memory)."""
 
@@ -236,8 +244,9 @@ class _LogDensity:
 
 
 def _log_density(points: np.ndarray, half_width_nm: np.ndarray, smoothing_nm: float) -> _LogDensity:
-    """Model of the search: histogram of points smoothed by smoothing_nm, floored at 1e-3
-    of its mean so that stray localizations cost a bounded penalty."""
+    """Model of the search: histogram of points smoothed by smoothing_nm, capped at
+    MODEL_CAP_PERCENTILE of its occupied pixels and floored at 1e-3 of its mean so that
+    stray localizations cost a bounded penalty."""
     pixel = smoothing_nm / 2
     shape = np.ceil(2 * half_width_nm / pixel).astype(int) + 1
     origin = -half_width_nm
@@ -245,6 +254,8 @@ def _log_density(points: np.ndarray, half_width_nm: np.ndarray, smoothing_nm: fl
     image, _ = np.histogramdd(points, bins=edges)
     image = gaussian_filter(image, smoothing_nm / pixel)
     image /= image.sum() * pixel ** len(shape)
+    occupied = image[image > 1e-3 * image.max()]
+    image = np.minimum(image, np.percentile(occupied, MODEL_CAP_PERCENTILE))
     return _LogDensity(np.log(image + 1e-3 * image.mean()), origin, pixel)
 
 
