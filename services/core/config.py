@@ -346,10 +346,6 @@ def setup_logging(service: str, level: str = "INFO", stream: TextIO | None = Non
     root.setLevel(level.upper())
 
 
-if __name__ == "__main__":
-    print(ServiceConfig.markdown_table())
-
-
 def plain_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Parameters from JSON, YAML or a protobuf Struct, whole-number floats made ints.
 
@@ -406,3 +402,7 @@ def method_params(options: dict[str, Any], extra: tuple[str, ...]) -> dict[str, 
             raise InvalidInput(f"parameter {key!r} is given twice")
         params[key] = value
     return params
+
+
+if __name__ == "__main__":
+    print(ServiceConfig.markdown_table())
