@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "localizer": "pointillist.localizer.train_cli:localizer",
     "cluster": "pointillist.clusterer.cli:cluster",
     "clusterer": "pointillist.clusterer.train_cli:clusterer",
+    "vae": "pointillist.vae.cli:vae",
     "run": "pointillist.pipeline:run_command",
     "up": "pointillist.stack:up_command",
     "demo": "pointillist.demo:demo_command",

@@ -48,6 +48,7 @@ STEPS: dict[str, Step] = {}
 STEP_MODULES: dict[str, str] = {
     "localize": "pointillist.localizer.steps",
     "cluster": "pointillist.clusterer.steps",
+    "vae": "pointillist.vae.steps",
 }
 
 

@@ -35,6 +35,7 @@ SERVICES: dict[str, str] = {
     "simulator": "pointillist.v1.Simulator",
     "localizer": "pointillist.v1.Localizer",
     "clusterer": "pointillist.v1.Clusterer",
+    "vae": "pointillist.v1.Vae",
 }
 
 

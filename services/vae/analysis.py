@@ -97,16 +97,16 @@ class HeterogeneityAnalysis:
         return [self.parameters[parameter][b.members] for b in self.bins[dimension]]
 
     def per_particle_table(self) -> dict[str, np.ndarray]:
-        """Columns for a CSV: particle, z_0 … z_{d-1} (latent), then every parameter."""
+        """Columns for a CSV: particle, latent_0 … latent_{d-1}, then every parameter."""
         table: dict[str, np.ndarray] = {"particle": self.ids}
-        table |= {f"z_{j}": self.latent[:, j] for j in range(self.latent.shape[1])}
+        table |= {f"latent_{j}": self.latent[:, j] for j in range(self.latent.shape[1])}
         return table | self.parameters
 
     def correlation_rows(self, baseline: bool = False) -> list[dict[str, object]]:
         """One row per dimension (or PCA component) with r and ρ per parameter, rounded."""
         pearson = self.baseline_pearson if baseline else self.pearson
         spearman = self.baseline_spearman if baseline else self.spearman
-        label = "pca" if baseline else "z"
+        label = "pca" if baseline else "latent"
         rows = []
         for j in range(len(pearson)):
             row: dict[str, object] = {"dimension": f"{label}_{j}"}

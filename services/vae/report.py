@@ -70,19 +70,19 @@ def write_report(analysis: HeterogeneityAnalysis, out_dir: str | Path) -> Path:
             f"every latent dimension (rows), {name} view.",
         )
     for parameter, dimension in analysis.best_dimensions.items():
-        report.heading(f"{parameter} along z_{dimension}")
+        report.heading(f"{parameter} along latent_{dimension}")
         view = SIDE if parameter.startswith("height") and analysis.dims == 3 else TOP
         report.figure(
             _all_bins(analysis.bins[dimension], parameter, view),
             f"bins_{parameter}",
-            f"All {n_bins} bins along z_{dimension}, the dimension most correlated with "
+            f"All {n_bins} bins along latent_{dimension}, the dimension most correlated with "
             f"{parameter}; each panel gives the super-particle's estimate ± FWHM/√n.",
         )
         report.table(_bin_rows(analysis.bins[dimension], parameter))
         report.figure(
             _violins(analysis, dimension, parameter),
             f"violins_{parameter}",
-            f"Per-particle {parameter} in each bin along z_{dimension} (mean ± sd).",
+            f"Per-particle {parameter} in each bin along latent_{dimension} (mean ± sd).",
         )
     report.heading("Latent coordinates against the parameters")
     report.figure(
@@ -113,7 +113,7 @@ def _best_rows(analysis: HeterogeneityAnalysis) -> list[dict[str, object]]:
         rows.append(
             {
                 "parameter": name,
-                "best dimension": f"z_{j}",
+                "best dimension": f"latent_{j}",
                 "ρ": f"{analysis.spearman[j, k]:+.3f}",
                 "r": f"{analysis.pearson[j, k]:+.3f}",
                 "best PCA component": f"pca_{b}",
@@ -180,7 +180,7 @@ def _overview(analysis: HeterogeneityAnalysis, shown: list[int], view: tuple[int
             if j == 0:
                 ax.set_title(f"bin {b + 1}", fontsize=9)
             if col == 0:
-                ax.set_ylabel(f"z_{j}", fontsize=9)
+                ax.set_ylabel(f"latent_{j}", fontsize=9)
     _scale_bar(axes[-1, 0], frame)
     fig.tight_layout()
     return fig
@@ -218,7 +218,7 @@ def _violins(analysis: HeterogeneityAnalysis, dimension: int, parameter: str) ->
     means = [v.mean() if len(v) else np.nan for v in values]
     sds = [v.std() if len(v) else np.nan for v in values]
     ax.errorbar(positions, means, yerr=sds, fmt="o", color="k", ms=3, capsize=2)
-    ax.set_xlabel(f"bin along z_{dimension}")
+    ax.set_xlabel(f"bin along latent_{dimension}")
     ax.set_ylabel(parameter)
     ax.set_xticks(positions)
     fig.tight_layout()
@@ -237,7 +237,7 @@ def _scatter(analysis: HeterogeneityAnalysis) -> Figure:
             ax.set_title(
                 f"r={analysis.pearson[j, k]:+.2f} ρ={analysis.spearman[j, k]:+.2f}", fontsize=8
             )
-            ax.set_xlabel(f"z_{j}", fontsize=8)
+            ax.set_xlabel(f"latent_{j}", fontsize=8)
             ax.tick_params(labelsize=7)
         axes[k, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()

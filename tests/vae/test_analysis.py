@@ -35,7 +35,7 @@ def npc_particles(n: int) -> tuple[SimpleNamespace, np.ndarray]:
 def result() -> tuple[HeterogeneityAnalysis, list[tuple[str, int, int]]]:
     particles, radius = npc_particles(64)
     rng = np.random.default_rng(0)
-    # A fake latent space: z_1 is the radius (plus noise), z_0 and z_2 are noise.
+    # A fake latent space: latent_1 is the radius (plus noise), latent_0 and latent_2 are noise.
     latent = rng.normal(size=(len(radius), 3))
     latent[:, 1] = -(radius + rng.normal(0, 1.0, len(radius)))
     calls: list[tuple[str, int, int]] = []
@@ -92,13 +92,13 @@ def test_super_particle_radius_shrinks_along_the_radius_dimension(result):
 def test_per_particle_table_and_progress(result):
     analysis, calls = result
     table = analysis.per_particle_table()
-    assert list(table)[:4] == ["particle", "z_0", "z_1", "z_2"]
+    assert list(table)[:4] == ["particle", "latent_0", "latent_1", "latent_2"]
     assert {"radius_nm", "radius_precision_nm", "n_localizations"} <= set(table)
     np.testing.assert_array_equal(table["particle"], analysis.ids)
     assert len({len(v) for v in table.values()}) == 1
     assert calls[0] == ("register", 0, 1) and calls[-1] == ("dimension", 3, 3)
     rows = analysis.correlation_rows()
-    assert rows[1]["dimension"] == "z_1" and rows[1]["ρ radius_nm"].startswith("-0.")
+    assert rows[1]["dimension"] == "latent_1" and rows[1]["ρ radius_nm"].startswith("-0.")
     assert analysis.correlation_rows(baseline=True)[0]["dimension"] == "pca_0"
 
 

@@ -38,11 +38,11 @@ def test_2d_report_has_figures_tables_and_latent_csv(tmp_path):
         assert imread(index.parent / f"{figure}.png").shape[0] > 100
     assert "super_particles_side.png" not in names
     markdown = index.read_text()
-    assert "| radius_nm | z_0 |" in markdown  # best dimension table
+    assert "| radius_nm | latent_0 |" in markdown  # best dimension table
     assert "pca_0" in markdown and "![" in markdown
     assert "<table" in (index.parent / "report.html").read_text()
     table = pd.read_csv(index.parent / "latent.csv")
-    assert list(table.columns[:3]) == ["particle", "z_0", "z_1"]
+    assert list(table.columns[:3]) == ["particle", "latent_0", "latent_1"]
     assert len(table) == len(clouds)
     np.testing.assert_allclose(table["radius_nm"], analysis.parameters["radius_nm"])
 
@@ -55,4 +55,4 @@ def test_3d_report_adds_side_views(tmp_path):
     names = {p.name for p in tmp_path.iterdir()}
     assert {"super_particles_top.png", "super_particles_side.png", "bins_height_nm.png"} <= names
     assert "height_precision_nm" in pd.read_csv(tmp_path / "latent.csv").columns
-    assert "height_nm along z_" in index.read_text()
+    assert "height_nm along latent_" in index.read_text()
