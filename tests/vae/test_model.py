@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -42,8 +44,9 @@ def test_encoder_in_training_mode_is_permutation_invariant_too():
     model = PcVae(SMALL).train()
     clouds = _clouds(2)
     reversed_points = [c[::-1].copy() for c in clouds]
-    mu, _ = model.encoder(*pack(clouds, torch.device("cpu")))
-    mu_r, _ = model.encoder(*pack(reversed_points, torch.device("cpu")))
+    # copies: a training-mode forward updates the running statistics
+    mu, _ = copy.deepcopy(model).encoder(*pack(clouds, torch.device("cpu")))
+    mu_r, _ = copy.deepcopy(model).encoder(*pack(reversed_points, torch.device("cpu")))
     torch.testing.assert_close(mu, mu_r, rtol=1e-5, atol=1e-5)
 
 
@@ -94,3 +97,27 @@ def test_pad_packed_and_segment_mean():
     torch.testing.assert_close(
         segment_mean(values, segment, counts), torch.tensor([[2.0, 3], [7, 8]])
     )
+
+
+@pytest.mark.parametrize("seeds", ["random", "fixed"])
+def test_fixed_seeds_make_decoding_deterministic(seeds):
+    torch.manual_seed(0)
+    model = _trained_statistics(PcVae(PcVaeConfig(**(SMALL.to_dict() | {"seeds": seeds}))), 2)
+    _, segment, counts = pack(_clouds(2), torch.device("cpu"))
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        first, second = (model.decoder(z, segment, counts) for _ in range(2))
+    assert torch.equal(first, second) == (seeds == "fixed")
+
+
+def test_population_norm_trains_with_the_statistics_it_evaluates_with():
+    """A training-mode forward updates the running statistics and then normalises with
+    them, so it equals an evaluation-mode forward with the updated statistics."""
+    torch.manual_seed(0)
+    model = PcVae(PcVaeConfig(**(SMALL.to_dict() | {"population_norm": True}))).train()
+    packed = pack(_clouds(2), torch.device("cpu"))
+    before = model.encoder.point_mlp[1].running_mean.clone()
+    trained_mu, _ = model.encoder(*packed)
+    assert not torch.equal(before, model.encoder.point_mlp[1].running_mean)
+    evaluated_mu, _ = model.eval().encoder(*packed)
+    torch.testing.assert_close(trained_mu, evaluated_mu)

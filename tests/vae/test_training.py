@@ -67,6 +67,19 @@ def test_rejects_wrong_dims_and_too_few_particles():
         VaeConfig(batch_size=1)
 
 
+def test_frame_centre_is_kept_unless_recentre():
+    particles, _ = _npc2d(8)
+    shifted = particles_from_arrays([p + np.array([5e3, -3e3]) for p in particles.points])
+    with pytest.raises(InvalidInput, match="not centred"):
+        train_vae(shifted, VaeConfig(epochs=1, batch_size=4, **TINY))
+    recentred = train_vae(shifted, VaeConfig(epochs=1, batch_size=4, recentre=True, **TINY))
+    in_frame = train_vae(particles, VaeConfig(epochs=1, batch_size=4, **TINY))
+    # recentring on the mean localization shrinks the scale: the frame centre is off
+    # the mean whenever a corner is unlabelled
+    assert recentred.scale_nm < in_frame.scale_nm
+    assert embed(recentred, shifted).shape == (8, 8)
+
+
 def test_tiny_training_reduces_loss_and_finds_radius():
     torch.set_num_threads(2)
     particles, truth = _npc2d(
