@@ -11,8 +11,10 @@ mean localization moves it off the structure's centre whenever sites are unlabel
 or blink unevenly — ~13 nm on average for simulated 2D NPCs at DOL 0.7, three times
 the 4 nm radius spread — and then no encoder can recover the radius: the mean radial
 distance about the mean localization has Spearman ρ 0.75 with the true radius, about
-the frame centre 0.98 (1399 particles), and the PC-VAE's best latent ρ rose from 0.75
-to the values in the VaeConfig docstring. `recentre=True` is for particles cut out
+the frame centre 0.98 (1399 particles). In the PC-VAE (VaeConfig defaults) the linear
+R² of μ → radius is 0.58 re-centred and 0.94–0.97 in the frame (kNN R² 0.73 vs 0.85),
+though the best single latent dimension varies with the seed (frame 0.55–0.83 over
+3 seeds, re-centred 0.76 for one): the radius is kept but not always on one axis. `recentre=True` is for particles cut out
 in image coordinates; training refuses particles whose frame is not near-centred.
 
 Each optimisation step takes `batch_size` particles (an epoch visits every particle
@@ -63,7 +65,8 @@ class VaeConfig:
     4 epochs, best latent |Spearman ρ| with radius): frame centre instead of
     re-centring 0.35 (linear R² of μ→radius 0.70 → 0.93: the information is there
     but spread over dims); + fixed seeds 0.42; + population norm 0.83 (random seeds
-    with population norm 0.69); β 0.3 instead of 1e-3 0.75.
+    with population norm 0.69); β 0.3 instead of 1e-3 0.75; rotate 0.79; lr 3e-4
+    diverged. The defaults over seeds 0, 1, 2: 0.83, 0.72, 0.55.
     recentre: centre each particle on its mean localization instead of keeping the
     picked/registered frame (module docstring: it loses the radius at DOL < 1).
     device: 'auto' (cuda when present), 'cpu', 'cuda' or 'cuda:N'. precision: 'bf16'
