@@ -14,8 +14,9 @@ distance about the mean localization has Spearman ρ 0.75 with the true radius, 
 the frame centre 0.98 (1399 particles). In the PC-VAE (VaeConfig defaults) the linear
 R² of μ → radius is 0.58 re-centred and 0.94–0.97 in the frame (kNN R² 0.73 vs 0.85),
 though the best single latent dimension varies with the seed (frame 0.55–0.83 over
-3 seeds, re-centred 0.76 for one): the radius is kept but not always on one axis. `recentre=True` is for particles cut out
-in image coordinates; training refuses particles whose frame is not near-centred.
+3 seeds, re-centred 0.76 for one): the radius is kept but not always on one axis.
+`recentre=True` is for particles cut out in image coordinates; training refuses
+particles whose frame is not near-centred.
 
 Each optimisation step takes `batch_size` particles (an epoch visits every particle
 once, in a fresh random order) and keeps at most `max_points` randomly chosen
