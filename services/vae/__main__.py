@@ -11,7 +11,8 @@ from pointillist.core.config import ConfigError, ServiceConfig, parse_params, wh
 from pointillist.core.errors import PointillistError
 from pointillist.core.runtime import Runtime
 from pointillist.v1 import vae_pb2_grpc
-from pointillist.vae.service import Settings, VaeService, VaeWorker
+from pointillist.vae.engine import Settings
+from pointillist.vae.service import VaeService, VaeWorker
 
 SERVICE_NAME = "pointillist.v1.Vae"
 

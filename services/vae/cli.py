@@ -20,7 +20,14 @@ from tqdm import tqdm
 from pointillist.core.config import method_params
 from pointillist.core.io import read_table
 from pointillist.vae.analysis import analyze
-from pointillist.vae.engine import KINDS, check_kind, embed_table, summary_lines, vae_config
+from pointillist.vae.engine import (
+    KINDS,
+    check_kind,
+    embed_table,
+    kind_dims,
+    summary_lines,
+    vae_config,
+)
 from pointillist.vae.particles import Skipped, particles_from_table
 from pointillist.vae.report import write_report
 from pointillist.vae.training import TrainedVae, train_vae
@@ -71,7 +78,7 @@ def train(
 ) -> None:
     """Train a PC-VAE on the particles of a table and save it."""
     config = vae_config(method_params(named, extra))
-    dims = 3 if check_kind(kind) in ("npc3d", "tetrahedron") else None
+    dims = kind_dims(check_kind(kind))
     particles, skipped = particles_from_table(read_table(particles_path), dims=dims)
     report_skipped(skipped)
     click.echo(

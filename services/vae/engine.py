@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput
 from pointillist.core.table import LocalizationTable
 from pointillist.vae.analysis import HeterogeneityAnalysis, analyze
@@ -48,6 +49,48 @@ def check_kind(kind: str | None) -> str | None:
     if kind not in KINDS:
         raise InvalidInput(f"unknown particle kind {kind!r}; known: {', '.join(KINDS)}")
     return kind
+
+
+def kind_dims(kind: str | None) -> int | None:
+    """The dimensions a particle kind implies (npc2d: 2, npc3d/tetrahedron: 3), else None:
+    then x, y, and z when the table has it."""
+    return {"npc2d": 2, "npc3d": 3, "tetrahedron": 3}.get(kind or "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to do with one particle set: training config, analysis, particle kind."""
+
+    config: VaeConfig = field(default_factory=VaeConfig)
+    analyze: bool = True
+    n_bins: int = 20
+    kind: str | None = None
+
+    def with_params(self, params: Mapping[str, Any]) -> Settings:
+        """These settings with ``params`` (VaeConfig fields, analyze, n_bins, kind) over them."""
+        params = plain_params(params)
+        analyze = bool(params.pop("analyze", self.analyze))
+        n_bins = int(params.pop("n_bins", self.n_bins))
+        if n_bins < 2:
+            raise InvalidInput(f"n_bins must be >= 2, got {n_bins}")
+        kind = check_kind(params.pop("kind", self.kind))
+        return Settings(vae_config(params, self.config), analyze, n_bins, kind)
+
+
+def with_truth(table: LocalizationTable, truth: Mapping[str, np.ndarray]) -> LocalizationTable:
+    """The latent table plus ``true_<name>`` columns from per-particle truth, by particle id."""
+    if "particle" not in truth or not len(table):
+        return table
+    index = {int(p): i for i, p in enumerate(truth["particle"])}
+    rows = np.array([index.get(int(p), -1) for p in table["particle"]])
+    columns = {name: table[name] for name in table.columns}
+    for name, values in truth.items():
+        if name == "particle" or not np.issubdtype(np.asarray(values).dtype, np.number):
+            continue
+        column = np.full(len(table), np.nan)
+        column[rows >= 0] = np.asarray(values, dtype=np.float64)[rows[rows >= 0]]
+        columns[f"true_{name}"] = column
+    return LocalizationTable(columns, check_finite=False)
 
 
 def latent_table(
@@ -97,8 +140,7 @@ def fit_table(
     """Train on the table's particles, embed them, and analyse the latent space if asked."""
     kind = check_kind(kind)
     start = time.perf_counter()
-    dims = 3 if kind in ("npc3d", "tetrahedron") else None
-    particles, skipped = particles_from_table(table, dims=dims)
+    particles, skipped = particles_from_table(table, dims=kind_dims(kind))
     trained = train_vae(particles, config, progress=progress)
     latent = embed(trained, particles)
     analysis = (

@@ -34,32 +34,31 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 from google.protobuf import json_format
 from prometheus_client import Counter, Gauge, Histogram
 
 from pointillist.core.bus import ArtefactStore, Bus, Delivery, particles_from_proto
 from pointillist.core.bus.collect import read_run
-from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput, NotFound
 from pointillist.core.table import LocalizationTable
 from pointillist.v1 import run_pb2, vae_pb2, vae_pb2_grpc
 from pointillist.vae.engine import (
+    KINDS,
+    Settings,
     VaeFit,
     check_kind,
     embed_table,
     fit_table,
     latent_table,
-    vae_config,
+    with_truth,
 )
 from pointillist.vae.report import write_report
-from pointillist.vae.training import TrainedVae, VaeConfig
+from pointillist.vae.training import TrainedVae
 
 log = logging.getLogger(__name__)
 
@@ -96,26 +95,6 @@ RUNS = Counter(
 )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What to do with one particle set: training config, analysis, particle kind."""
-
-    config: VaeConfig = field(default_factory=VaeConfig)
-    analyze: bool = True
-    n_bins: int = 20
-    kind: str | None = None
-
-    def with_params(self, params: Mapping[str, Any]) -> Settings:
-        """These settings with ``params`` (VaeConfig fields, analyze, n_bins, kind) over them."""
-        params = plain_params(params)
-        analyze = bool(params.pop("analyze", self.analyze))
-        n_bins = int(params.pop("n_bins", self.n_bins))
-        if n_bins < 2:
-            raise InvalidInput(f"n_bins must be >= 2, got {n_bins}")
-        kind = check_kind(params.pop("kind", self.kind))
-        return Settings(vae_config(params, self.config), analyze, n_bins, kind)
-
-
 def run_settings(spec: run_pb2.RunSpec, defaults: Settings) -> Settings | None:
     """Settings for a run from its spec (module docstring); None: not processed."""
     if not spec.steps:
@@ -133,22 +112,6 @@ def observe_progress(progress: Any) -> None:
     LOSS.labels("total").set(progress.loss)
     LOSS.labels("reconstruction").set(progress.recon)
     LOSS.labels("kld").set(progress.kld)
-
-
-def with_truth(table: LocalizationTable, truth: Mapping[str, np.ndarray]) -> LocalizationTable:
-    """The latent table plus ``true_<name>`` columns from per-particle truth, by particle id."""
-    if "particle" not in truth or not len(table):
-        return table
-    index = {int(p): i for i, p in enumerate(truth["particle"])}
-    rows = np.array([index.get(int(p), -1) for p in table["particle"]])
-    columns = {name: table[name] for name in table.columns}
-    for name, values in truth.items():
-        if name == "particle" or not np.issubdtype(np.asarray(values).dtype, np.number):
-            continue
-        column = np.full(len(table), np.nan)
-        column[rows >= 0] = np.asarray(values, dtype=np.float64)[rows[rows >= 0]]
-        columns[f"true_{name}"] = column
-    return LocalizationTable(columns, check_finite=False)
 
 
 def skipped_text(fit_skipped: list[Any]) -> str:
@@ -229,9 +192,8 @@ class VaeService(vae_pb2_grpc.VaeServicer):
     ) -> vae_pb2.FitResponse:
         table, truth = particles_from_proto(request.particles)
         params = json_format.MessageToDict(request.params)
-        settings = self.defaults.with_params(
-            {"analyze": request.analyze, "kind": request.particles.kind or None, **params}
-        )
+        kind = request.particles.kind if request.particles.kind in KINDS else None
+        settings = self.defaults.with_params({"analyze": request.analyze, "kind": kind, **params})
         fit = await asyncio.to_thread(fit_with_metrics, table, settings, "grpc")
         prefix = request.name or f"vae/{request.particles.run_id or uuid.uuid4().hex[:12]}"
         model_name, report_names = await store_fit(self.artefacts, prefix, fit)

@@ -20,9 +20,8 @@ from pointillist.core.errors import InvalidInput
 from pointillist.core.io import write_csv_table
 from pointillist.pipeline import RunContext, register_step
 from pointillist.simulator.particles import ParticleSimConfig
-from pointillist.vae.engine import VaeFit, fit_table, summary_lines
+from pointillist.vae.engine import Settings, VaeFit, fit_table, summary_lines, with_truth
 from pointillist.vae.report import write_report
-from pointillist.vae.service import Settings, with_truth
 
 
 def truth_rows(fit: VaeFit, truth: dict[str, np.ndarray]) -> list[dict[str, object]]:

@@ -14,8 +14,8 @@ from pointillist.core.rpc import channel, create_server
 from pointillist.core.table import LocalizationTable
 from pointillist.simulator.particles import ParticleSimConfig, simulate_particles
 from pointillist.v1 import run_pb2, vae_pb2, vae_pb2_grpc
-from pointillist.vae.engine import embed_table, vae_config
-from pointillist.vae.service import Settings, VaeService, VaeWorker
+from pointillist.vae.engine import Settings, embed_table, vae_config
+from pointillist.vae.service import VaeService, VaeWorker
 from pointillist.vae.training import TrainedVae
 
 pytestmark = pytest.mark.integration

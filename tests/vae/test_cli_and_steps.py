@@ -12,7 +12,7 @@ from pointillist.core.io import read_csv_table, write_table
 from pointillist.core.table import LocalizationTable
 from pointillist.pipeline import run_pipeline
 from pointillist.simulator.particles import ParticleSimConfig, simulate_particles
-from pointillist.vae.engine import latent_table, vae_config
+from pointillist.vae.engine import kind_dims, latent_table, vae_config
 from pointillist.vae.particles import particles_from_arrays
 
 
@@ -63,6 +63,7 @@ def test_cli_errors_are_clear(particles_csv, tmp_path):
 
 def test_vae_config_and_latent_table():
     assert vae_config({"epochs": 3}).epochs == 3
+    assert (kind_dims("npc2d"), kind_dims("tetrahedron"), kind_dims(None)) == (2, 3, None)
     with pytest.raises(InvalidInput, match="unknown VAE parameter"):
         vae_config({"nope": 1})
     particles = particles_from_arrays([np.array([[0.0, 0, 1], [2, 0, 1], [0, 2, 1]])], ids=[7])

@@ -8,8 +8,9 @@ from pointillist.core import runspec
 from pointillist.core.config import ConfigError, ServiceConfig
 from pointillist.core.errors import InvalidInput
 from pointillist.vae.__main__ import VaeServiceConfig
+from pointillist.vae.engine import Settings
 from pointillist.vae.particles import Skipped
-from pointillist.vae.service import Settings, run_settings, skipped_text
+from pointillist.vae.service import run_settings, skipped_text
 
 
 def test_options_are_validated_and_documented():
