@@ -51,7 +51,7 @@ from pointillist.clusterer.engine import (
 )
 from pointillist.core.bus import Bus, Delivery
 from pointillist.core.bus.codec import table_from_batch
-from pointillist.core.bus.collect import RunTables, read_run
+from pointillist.core.bus.collect import RunTables, RunWorker, read_run
 from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput, NotFound
 from pointillist.core.metrics import LATENCY_BUCKETS_S
@@ -175,8 +175,10 @@ class ClustererService(clusterer_pb2_grpc.ClustererServicer):
         )
 
 
-class ClustererWorker:
+class ClustererWorker(RunWorker):
     """Clusters each run once its localizations are complete (module docstring)."""
+
+    source = SOURCE
 
     def __init__(
         self,
@@ -186,26 +188,13 @@ class ClustererWorker:
         run_id: str = "*",
         idle_timeout_s: float = 300.0,
     ) -> None:
-        self.bus = bus
+        super().__init__(bus, durable, run_id, idle_timeout_s)
         self.defaults = defaults
-        self.durable = durable
-        self.run_id = run_id  # "*": every run; one run id for a dedicated worker
-        self.idle_timeout_s = idle_timeout_s
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    async def _event(self, run_id: str, seq: int, kind: int, message: str, **counts: int) -> None:
-        await self.bus.publish_event(
-            run_pb2.Event(
-                run_id=run_id, seq=seq, kind=kind, source=SOURCE, message=message, **counts
-            )
-        )
 
     async def settings(self, run_id: str) -> tuple[str, dict[str, Any]] | None:
         """The run's (method, params) from the run registry, or the defaults."""
-        try:
-            spec = await self.bus.runs.get_spec(run_id)
-        except NotFound:
+        spec = await self.run_spec(run_id)
+        if spec is None:
             return self.defaults.method, dict(self.defaults.params)
         return run_settings(spec, self.defaults)
 
@@ -301,22 +290,3 @@ class ClustererWorker:
 
         with contextlib.suppress(NotFound):
             await self.bus.runs.update(run_id, change)
-
-    async def start(self) -> None:
-        consumer = await self.bus.consumer("events", self.durable, run_id=self.run_id).start()
-
-        async def loop() -> None:
-            try:
-                await consumer.run(self.handle, stop=self._stop)
-            finally:
-                await consumer.close()
-
-        self._task = asyncio.create_task(loop())
-
-    async def stop(self) -> None:
-        """Stop taking events; a run in progress is abandoned and its event nak'ed, so
-        another replica (or this one after a restart) clusters it."""
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)

@@ -43,7 +43,7 @@ from google.protobuf import json_format
 from prometheus_client import Counter, Gauge, Histogram
 
 from pointillist.core.bus import ArtefactStore, Bus, Delivery, particles_from_proto
-from pointillist.core.bus.collect import read_run
+from pointillist.core.bus.collect import RunWorker, read_run
 from pointillist.core.errors import InvalidInput, NotFound
 from pointillist.core.table import LocalizationTable
 from pointillist.v1 import run_pb2, vae_pb2, vae_pb2_grpc
@@ -227,8 +227,11 @@ class VaeService(vae_pb2_grpc.VaeServicer):
         )
 
 
-class VaeWorker:
+class VaeWorker(RunWorker):
     """Trains on each run's particles once they are complete (module docstring)."""
+
+    source = SOURCE
+    ack_wait_s = 120.0  # a long training keeps the event busy
 
     def __init__(
         self,
@@ -238,26 +241,13 @@ class VaeWorker:
         run_id: str = "*",
         idle_timeout_s: float = 300.0,
     ) -> None:
-        self.bus = bus
+        super().__init__(bus, durable, run_id, idle_timeout_s)
         self.defaults = defaults
-        self.durable = durable
-        self.run_id = run_id  # "*": every run; one run id for a dedicated worker
-        self.idle_timeout_s = idle_timeout_s
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    async def _event(self, run_id: str, seq: int, kind: int, message: str, **counts: int) -> None:
-        await self.bus.publish_event(
-            run_pb2.Event(
-                run_id=run_id, seq=seq, kind=kind, source=SOURCE, message=message, **counts
-            )
-        )
 
     async def settings(self, run_id: str) -> Settings | None:
         """The run's settings from the run registry, or the defaults."""
-        try:
-            spec = await self.bus.runs.get_spec(run_id)
-        except NotFound:
+        spec = await self.run_spec(run_id)
+        if spec is None:
             return self.defaults
         return run_settings(spec, self.defaults)
 
@@ -389,23 +379,3 @@ class VaeWorker:
 
         with contextlib.suppress(NotFound):
             await self.bus.runs.update(run_id, change)
-
-    async def start(self) -> None:
-        consumer = await self.bus.consumer(
-            "events", self.durable, run_id=self.run_id, ack_wait=120.0
-        ).start()
-
-        async def loop() -> None:
-            try:
-                await consumer.run(self.handle, stop=self._stop)
-            finally:
-                await consumer.close()
-
-        self._task = asyncio.create_task(loop())
-
-    async def stop(self) -> None:
-        """Stop taking events; a run in progress is abandoned and its event nak'ed."""
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)

@@ -10,6 +10,7 @@ the consumer with the reason; the run goes on without them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import nats.js.errors
@@ -19,9 +20,9 @@ from pointillist.core.bus.codec import PartPath, particles_from_proto
 from pointillist.core.bus.connection import Bus
 from pointillist.core.bus.consumer import Delivery
 from pointillist.core.bus.subjects import stream_name
-from pointillist.core.errors import InvalidInput
+from pointillist.core.errors import InvalidInput, NotFound
 from pointillist.core.table import LocalizationTable
-from pointillist.v1 import particles_pb2
+from pointillist.v1 import particles_pb2, run_pb2
 
 
 class RunTables:
@@ -102,3 +103,65 @@ async def read_run(
     finally:
         await _delete_reader(bus, kind, reader)
     return tables, missing
+
+
+class RunWorker:
+    """A bus worker that processes whole runs, triggered by events on ``pnt.*.events``.
+
+    All replicas share the durable consumer ``durable``; ``run_id="*"`` takes every run,
+    one run id makes a worker dedicated to it. Subclasses set ``source`` (their events'
+    source) and implement ``handle``; ``ack_wait_s`` is how long one run may go without
+    the consumer's keep-alive before the event is redelivered.
+    """
+
+    source = "worker"
+    ack_wait_s = 30.0
+
+    def __init__(
+        self, bus: Bus, durable: str, run_id: str = "*", idle_timeout_s: float = 300.0
+    ) -> None:
+        self.bus = bus
+        self.durable = durable
+        self.run_id = run_id
+        self.idle_timeout_s = idle_timeout_s
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def _event(self, run_id: str, seq: int, kind: int, message: str, **counts: int) -> None:
+        """Publish one of this worker's events for ``run_id`` (seqs unique per source)."""
+        await self.bus.publish_event(
+            run_pb2.Event(
+                run_id=run_id, seq=seq, kind=kind, source=self.source, message=message, **counts
+            )
+        )
+
+    async def run_spec(self, run_id: str) -> run_pb2.RunSpec | None:
+        """The run's RunSpec from the run registry; None when the run is not registered."""
+        try:
+            return await self.bus.runs.get_spec(run_id)
+        except NotFound:
+            return None
+
+    async def handle(self, d: Delivery) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        consumer = await self.bus.consumer(
+            "events", self.durable, run_id=self.run_id, ack_wait=self.ack_wait_s
+        ).start()
+
+        async def loop() -> None:
+            try:
+                await consumer.run(self.handle, stop=self._stop)
+            finally:
+                await consumer.close()
+
+        self._task = asyncio.create_task(loop())
+
+    async def stop(self) -> None:
+        """Stop taking events; a run in progress is abandoned and its event nak'ed, so
+        another replica (or this one after a restart) processes it."""
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
