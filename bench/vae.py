@@ -40,10 +40,10 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, cross_val_score
 
 from pointillist.core.io import read_table
+from pointillist.core.particles import Particles, particles_from_table
 from pointillist.simulator.particles import ParticleSimConfig, simulate_particles
 from pointillist.vae.analysis import HeterogeneityAnalysis, analyze
 from pointillist.vae.baseline import DistanceHistogramPCA
-from pointillist.vae.particles import Particles, particles_from_table
 from pointillist.vae.report import write_report
 from pointillist.vae.training import VaeConfig, embed, train_vae
 

@@ -45,7 +45,7 @@ Progress = Callable[[str, int, int], None]
 
 
 class ParticleClouds(Protocol):
-    """What `analyze` needs of `pointillist.vae.particles.Particles`."""
+    """What `analyze` needs of `pointillist.core.particles.Particles`."""
 
     points: list[np.ndarray]
     ids: np.ndarray

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from pointillist.core.config import method_params
 from pointillist.core.io import read_table
+from pointillist.core.particles import Skipped, particles_from_table
 from pointillist.vae.analysis import analyze
 from pointillist.vae.engine import (
     KINDS,
@@ -28,7 +29,6 @@ from pointillist.vae.engine import (
     summary_lines,
     vae_config,
 )
-from pointillist.vae.particles import Skipped, particles_from_table
 from pointillist.vae.report import write_report
 from pointillist.vae.training import TrainedVae, train_vae
 

@@ -20,9 +20,9 @@ import numpy as np
 
 from pointillist.core.config import plain_params
 from pointillist.core.errors import InvalidInput
+from pointillist.core.particles import Particles, Skipped, particles_from_table
 from pointillist.core.table import LocalizationTable
 from pointillist.vae.analysis import HeterogeneityAnalysis, analyze
-from pointillist.vae.particles import Particles, Skipped, particles_from_table
 from pointillist.vae.training import TrainedVae, VaeConfig, embed, train_vae
 
 #: Particle kinds with model-based parameter estimates (the paper's three data sets).

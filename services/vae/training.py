@@ -41,9 +41,9 @@ import torch
 
 from pointillist.core.config import resolve_device
 from pointillist.core.errors import InvalidInput
+from pointillist.core.particles import Particles
 from pointillist.vae.losses import beta_schedule, chamfer_distance, kl_divergence
 from pointillist.vae.model import SEED_KINDS, PcVae, PcVaeConfig, pad_packed
-from pointillist.vae.particles import Particles
 
 PRECISIONS = ("auto", "bf16", "fp32")
 

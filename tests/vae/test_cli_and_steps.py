@@ -9,11 +9,11 @@ from pointillist.cli import main
 from pointillist.core import runspec
 from pointillist.core.errors import InvalidInput
 from pointillist.core.io import read_csv_table, write_table
+from pointillist.core.particles import particles_from_arrays
 from pointillist.core.table import LocalizationTable
 from pointillist.pipeline import run_pipeline
 from pointillist.simulator.particles import ParticleSimConfig, simulate_particles
 from pointillist.vae.engine import kind_dims, latent_table, vae_config
-from pointillist.vae.particles import particles_from_arrays
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 from pointillist.core import runspec
 from pointillist.core.config import ConfigError, ServiceConfig
 from pointillist.core.errors import InvalidInput
+from pointillist.core.particles import Skipped
 from pointillist.vae.__main__ import VaeServiceConfig
 from pointillist.vae.engine import Settings
-from pointillist.vae.particles import Skipped
 from pointillist.vae.service import run_settings, skipped_text
 
 

@@ -4,8 +4,8 @@ import torch
 from scipy.stats import spearmanr
 
 from pointillist.core.errors import InvalidInput
+from pointillist.core.particles import particles_from_arrays, particles_from_table
 from pointillist.simulator.particles import ParticleSimConfig, simulate_particles
-from pointillist.vae.particles import particles_from_arrays, particles_from_table
 from pointillist.vae.training import TrainedVae, VaeConfig, embed, train_vae
 
 TINY = {

@@ -1,9 +1,9 @@
-"""Particles: the PC-VAE's input, one point cloud (nm) per picked particle.
+"""Particles: one point cloud (nm) per picked particle, the input of the PC-VAE and HOLLy.
 
 A localization table with a `particle` column is split into one (n_i, dims) array per
 particle. Particles the network cannot use — fewer than 3 localizations, or any
 non-finite coordinate — are skipped and reported (`Skipped`), never a reason to fail
-the whole run (issue #5).
+the whole run.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from pointillist.core.errors import InvalidInput
+from pointillist.core.particles import Skipped, particles_from_arrays, particles_from_table
 from pointillist.core.table import LocalizationTable
-from pointillist.vae.particles import Skipped, particles_from_arrays, particles_from_table
 
 
 def _table(with_z: bool = False) -> LocalizationTable:
