@@ -1,0 +1,1 @@
+"""pointillist.reconstructor: HOLLy, a 3D point model from 2D views of one structure."""

@@ -1,0 +1,93 @@
+"""HOLLy's network: a CNN that reads a view's pose and the output σ, and the learned points.
+
+As in Blundell et al. (HOLLy, Fig. 1): strided convolutions with Leaky-ReLU, then two
+fully connected layers, giving six numbers per image — an axis-angle rotation (3), a
+translation tx, ty and the output σ the renderer uses. Our CNN has 10 convolutions in
+five stages of (3×3 stride 2, 3×3 stride 1), channel widths doubling from `width`, so
+an image of `image_px` (a multiple of 32) ends as a (16·width)×(image_px/32)² map.
+The 3D model is an (N, 3) parameter in field half-width units, initialised uniformly
+at random in a ball; after training the CNN is discarded and the points are the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from pointillist.reconstructor.geometry import project
+from pointillist.reconstructor.render import render
+
+STAGES = 5
+SIGMA_MIN = 0.005  # output σ floor, field half-width units (< a fifth of a 64-px pixel)
+
+
+class PoseNet(nn.Module):
+    """(B, 1, S, S) images -> rotvec (B, 3), shift (B, 2), sigma (B,)."""
+
+    def __init__(self, image_px: int, width: int = 16, hidden: int = 256) -> None:
+        super().__init__()
+        if image_px % 2**STAGES:
+            raise ValueError(f"image_px must be a multiple of {2**STAGES}, got {image_px}")
+        layers: list[nn.Module] = []
+        channels = 1
+        for stage in range(STAGES):
+            out = width * 2**stage
+            layers += [
+                nn.Conv2d(channels, out, 3, stride=2, padding=1),
+                nn.LeakyReLU(0.1),
+                nn.Conv2d(out, out, 3, stride=1, padding=1),
+                nn.LeakyReLU(0.1),
+            ]
+            channels = out
+        self.features = nn.Sequential(*layers)
+        side = image_px // 2**STAGES
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * side * side, hidden),
+            nn.LeakyReLU(0.1),
+            nn.Linear(hidden, 6),
+        )
+
+    def forward(
+        self, images: torch.Tensor, sigma_bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """sigma_bias: softplus-inverse offset so a fresh net predicts about the input σ."""
+        out = self.head(self.features(images))
+        sigma = nn.functional.softplus(out[:, 5] + sigma_bias) + SIGMA_MIN
+        return out[:, :3], out[:, 3:5], sigma
+
+
+def softplus_inverse(value: float) -> float:
+    """x with softplus(x) = value (> 0)."""
+    return value + math.log(-math.expm1(-value))
+
+
+class Holly(nn.Module):
+    """PoseNet + the learned (N, 3) points; forward renders each image's prediction."""
+
+    def __init__(
+        self,
+        n_points: int,
+        image_px: int,
+        width: int,
+        init_radius: float,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.image_px = image_px
+        self.net = PoseNet(image_px, width)
+        direction = torch.randn(n_points, 3, generator=generator)
+        direction = direction / direction.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        radius = init_radius * torch.rand(n_points, 1, generator=generator) ** (1 / 3)
+        self.points = nn.Parameter(direction * radius)
+
+    def forward(
+        self, images: torch.Tensor, sigma_bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, S, S) unit-sum images -> rendered (B, S, S), rotvec, shift, sigma."""
+        scaled = images[:, None] * images.shape[-1] * images.shape[-2]  # mean pixel 1
+        rotvec, shift, sigma = self.net(scaled, sigma_bias)
+        xy = project(self.points, rotvec, shift)
+        return render(xy, sigma, self.image_px), rotvec, shift, sigma
