@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "cluster": "pointillist.clusterer.cli:cluster",
     "clusterer": "pointillist.clusterer.train_cli:clusterer",
     "vae": "pointillist.vae.cli:vae",
+    "reconstruct": "pointillist.reconstructor.cli:reconstruct",
     "run": "pointillist.pipeline:run_command",
     "up": "pointillist.stack:up_command",
     "demo": "pointillist.demo:demo_command",

@@ -113,3 +113,12 @@ def particles_from_arrays(
     if ids_array.shape != (len(clouds),):
         raise InvalidInput(f"{len(clouds)} particles but ids of shape {ids_array.shape}")
     return Particles(clouds, ids_array.astype(np.int64), dims)
+
+
+def describe_skipped(skipped: Sequence[Skipped], limit: int = 10) -> str:
+    """'skipped N particle(s): id: reason; ...' naming the first `limit`; '' for none."""
+    if not skipped:
+        return ""
+    named = "; ".join(f"{s.particle}: {s.reason}" for s in skipped[:limit])
+    more = f" (and {len(skipped) - limit} more)" if len(skipped) > limit else ""
+    return f"skipped {len(skipped)} particle(s): {named}{more}"

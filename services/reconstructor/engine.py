@@ -94,14 +94,26 @@ class Evaluation:
         return self.rmsd_nm / self.baseline_rmsd_nm
 
 
-def evaluate(points_nm: np.ndarray, truth_nm: np.ndarray, seed: int = 0) -> Evaluation:
-    """Align a reconstruction to the truth (mirror allowed) and score it (`align`)."""
-    truth_nm = np.asarray(truth_nm, dtype=np.float64)
-    if truth_nm.ndim != 2 or truth_nm.shape[1] != 3 or len(truth_nm) < 3:
-        raise InvalidInput(f"the ground-truth model must be (M >= 3, 3), got {truth_nm.shape}")
-    alignment = align(points_nm, truth_nm)
-    base, sd = random_cloud_rmsd(truth_nm, len(points_nm), seed=seed)
-    return Evaluation(alignment.rmsd, alignment.mirrored, base, sd, alignment)
+def check_model(points_nm: np.ndarray) -> np.ndarray:
+    """A ground-truth model as an (M >= 3, 3) float array of finite nm; InvalidInput if not."""
+    model = np.asarray(points_nm, dtype=np.float64)
+    if model.ndim != 2 or model.shape[1] != 3 or len(model) < 3:
+        raise InvalidInput(f"the ground-truth model must be (M >= 3, 3), got {model.shape}")
+    if not np.all(np.isfinite(model)):
+        raise InvalidInput("the ground-truth model has non-finite coordinates")
+    return model
+
+
+def evaluate(runs: list[np.ndarray], truth_nm: np.ndarray, seed: int = 0) -> list[Evaluation]:
+    """Align each reconstruction (nm) to the truth (mirror allowed) and score it against
+    one random-cloud baseline (`align`); runs share their point count."""
+    truth_nm = check_model(truth_nm)
+    base, sd = random_cloud_rmsd(truth_nm, len(runs[0]), seed=seed)
+    out = []
+    for points in runs:
+        alignment = align(points, truth_nm)
+        out.append(Evaluation(alignment.rmsd, alignment.mirrored, base, sd, alignment))
+    return out
 
 
 def state_of(run: Reconstruction) -> dict[str, Any]:
@@ -239,6 +251,8 @@ def reconstruct_table(
 ) -> ReconstructResult:
     """Train `settings.n_runs` HOLLy runs on the table's views; evaluate against truth_nm."""
     start = time.perf_counter()
+    if truth_nm is not None:
+        truth_nm = check_model(truth_nm)
     particles, skipped, views = views_from_table(table, settings.config)
     state = resume or ReconstructState()
     runs = [run_from_state(s) for s in state.finished]
@@ -257,18 +271,15 @@ def reconstruct_table(
         state = ReconstructState([*state.finished, state_of(run)], None)
         if checkpoint is not None:
             checkpoint(state)
-    evaluations = (
-        [evaluate(r.points_nm, truth_nm, seed=i) for i, r in enumerate(runs)]
-        if truth_nm is not None
-        else None
-    )
+    points = [r.points_nm for r in runs]
+    evaluations = None if truth_nm is None else evaluate(points, truth_nm)
     return ReconstructResult(
         runs,
         particles,
         skipped,
-        consensus([r.points_nm for r in runs]),
+        consensus(points),
         evaluations,
-        None if truth_nm is None else np.asarray(truth_nm, dtype=np.float64),
+        truth_nm,
         time.perf_counter() - start,
     )
 

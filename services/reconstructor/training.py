@@ -25,6 +25,7 @@ continues from it and gives the same result as an uninterrupted run on CPU.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -263,17 +264,20 @@ class HollyTrainer:
         return self.model.points.detach().cpu().double().numpy() * self.half_width_nm
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything to resume after the current epoch (a checkpoint)."""
-        return {
-            "config": asdict(self.config),
-            "half_width_nm": self.half_width_nm,
-            "epoch": self.epoch,
-            "history": list(self.history),
-            "seconds": self.seconds,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-        }
+        """Everything to resume after the current epoch (a checkpoint): a deep copy, so
+        training on does not change it."""
+        return copy.deepcopy(
+            {
+                "config": asdict(self.config),
+                "half_width_nm": self.half_width_nm,
+                "epoch": self.epoch,
+                "history": list(self.history),
+                "seconds": self.seconds,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+            }
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint of the same configuration and views."""

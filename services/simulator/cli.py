@@ -109,6 +109,11 @@ def _dataset_command(kind: str):
             truth_path = Path(output).with_suffix(".truth.csv")
             pd.DataFrame(data.truth).to_csv(truth_path, index=False)
             msg += f", truth per particle in {truth_path}"
+        if data.model_nm is not None:
+            model_path = Path(output).with_suffix(".model.csv")
+            x, y, z = data.model_nm.T
+            pd.DataFrame({"x": x, "y": y, "z": z}).to_csv(model_path, index=False)
+            msg += f", ground-truth 3D model in {model_path}"
         click.echo(msg)
 
     command.__name__ = f"{kind}_command"

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from pointillist.core.config import method_params
 from pointillist.core.io import read_table
-from pointillist.core.particles import Skipped, particles_from_table
+from pointillist.core.particles import Skipped, describe_skipped, particles_from_table
 from pointillist.vae.analysis import analyze
 from pointillist.vae.engine import (
     KINDS,
@@ -42,11 +42,8 @@ KIND = click.option(
 
 def report_skipped(skipped: list[Skipped]) -> None:
     """Say which particles were left out and why (first few), on stderr."""
-    if not skipped:
-        return
-    named = "; ".join(f"{s.particle}: {s.reason}" for s in skipped[:10])
-    more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
-    click.echo(f"skipped {len(skipped)} particle(s): {named}{more}", err=True)
+    if skipped:
+        click.echo(describe_skipped(skipped), err=True)
 
 
 @click.group("vae")
