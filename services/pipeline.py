@@ -49,6 +49,7 @@ STEP_MODULES: dict[str, str] = {
     "localize": "pointillist.localizer.steps",
     "cluster": "pointillist.clusterer.steps",
     "vae": "pointillist.vae.steps",
+    "reconstruct": "pointillist.reconstructor.steps",
 }
 
 

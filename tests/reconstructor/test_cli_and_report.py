@@ -4,6 +4,8 @@ import pandas as pd
 from click.testing import CliRunner
 
 from pointillist.cli import main
+from pointillist.core import runspec
+from pointillist.pipeline import run_pipeline
 
 TINY = [
     "--points",
@@ -69,3 +71,16 @@ def test_clear_errors(tmp_path):
     assert done.exit_code != 0 and "particle" in done.output
     done = runner.invoke(main, ["reconstruct", str(table), "-p", "n_point=3"])
     assert done.exit_code != 0 and "unknown reconstructor parameter" in done.output
+
+
+def test_pipeline_simulated_projections_to_reconstruct_step(tmp_path):
+    spec = runspec.load_yaml("""
+source: {simulation: {kind: projections, seed: 2, params: {n_views: 30, n_points: 25}}}
+steps:
+  - {name: reconstruct, params: {n_points: 16, epochs: 1, image_px: 32, width: 4, batch_size: 8}}
+""")
+    status = run_pipeline(spec, tmp_path)
+    assert status.counters["views"] == 30
+    report = (tmp_path / "report.md").read_text()
+    assert "random cloud" in report and "reconstruction/model_3d.html" in report
+    assert (tmp_path / "reconstruction" / "model_3d.html").exists()
