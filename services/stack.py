@@ -36,6 +36,7 @@ SERVICES: dict[str, str] = {
     "localizer": "pointillist.v1.Localizer",
     "clusterer": "pointillist.v1.Clusterer",
     "vae": "pointillist.v1.Vae",
+    "reconstructor": "pointillist.v1.Reconstructor",
 }
 
 

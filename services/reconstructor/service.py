@@ -511,10 +511,17 @@ class ReconstructorService(reconstructor_pb2_grpc.ReconstructorServicer):
             job.stop("the client cancelled the call")  # no-op once the training is over
         run_id = request.particles.run_id
         prefix = request.name or artefact_prefix(run_id or uuid.uuid4().hex[:12])
-        names = await store_report(self.artefacts, prefix, result)
-        yield reconstructor_pb2.ReconstructUpdate(
-            result=result_proto(result, settings, names, run_id)
-        )
+        try:
+            names = await store_report(self.artefacts, prefix, result)
+        except Exception as exc:  # the result matters more than the pictures
+            log.exception("Reconstruct: the report failed")
+            names, failed = [], f"the report failed: {exc!r}"
+        else:
+            failed = ""
+        message = result_proto(result, settings, names, run_id)
+        if failed:
+            message.summary.append(failed)
+        yield reconstructor_pb2.ReconstructUpdate(result=message)
 
     async def GetRun(
         self, request: simulator_pb2.RunRequest, context: grpc.aio.ServicerContext
