@@ -131,5 +131,5 @@ simulate.command("particles")(
     click.option("--kind", help="npc2d|npc3d|tetrahedron")(_dataset_command("particles"))
 )
 simulate.command("projections")(
-    click.option("--model", help="torus|cylinders")(_dataset_command("projections"))
+    click.option("--model", help="torus|cylinders|rabbit")(_dataset_command("projections"))
 )

@@ -23,7 +23,7 @@ from scipy.spatial.transform import Rotation
 from pointillist.core.table import LocalizationTable
 from pointillist.simulator.params import Config, Seed, as_generator, check, check_choice
 
-MODELS = ("torus", "cylinders")
+MODELS = ("torus", "cylinders", "rabbit")
 
 
 def torus_points(n_points: int, radius_nm: float, tube_radius_nm: float, seed: Seed) -> np.ndarray:
@@ -67,16 +67,47 @@ def cylinders_points() -> np.ndarray:
     return np.concatenate([large, small])
 
 
+def rabbit_points() -> np.ndarray:
+    """An asymmetric point cloud standing in for HOLLy's Stanford-bunny vertex set,
+    (220, 3) nm.
+
+    A rabbit-like figure with no plane of symmetry, ~400 nm long and ~400 nm tall: an
+    ellipsoidal body (radii 150, 95, 85 nm) centred at the origin, a head (sphere, radius
+    60 nm) up at the front, two ears of different length leaning different ways, a tail
+    and a foot off-axis. Points lie on the surfaces (Fibonacci spheres and straight rods),
+    so the cloud is fixed, not drawn.
+    """
+
+    def sphere(n: int) -> np.ndarray:
+        k = np.arange(n) + 0.5
+        polar = np.arccos(1 - 2 * k / n)
+        azimuth = np.pi * (1 + 5**0.5) * k
+        return np.column_stack(
+            [np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)]
+        )
+
+    def rod(start: tuple[float, ...], end: tuple[float, ...], n: int) -> np.ndarray:
+        return np.linspace(start, end, n)
+
+    body = sphere(120) * (150, 95, 85)
+    head = sphere(50) * 60 + (150, 20, 100)
+    long_ear = rod((140, 5, 160), (95, -10, 290), 14)
+    short_ear = rod((165, 55, 150), (200, 140, 215), 10)
+    tail = sphere(12) * 25 + (-160, -30, 40)
+    foot = sphere(14) * (45, 25, 15) + (40, -70, -90)
+    return np.concatenate([body, head, long_ear, short_ear, tail, foot])
+
+
 @dataclass(frozen=True)
 class ProjectionSimConfig(Config):
     """Views of one 3D model (lengths nm).
 
     model: 'torus' (CEP152's toroid, 400 nm across: torus_radius_nm 200, tube
-    torus_tube_radius_nm, n_points points on its surface) or 'cylinders'
-    (`cylinders_points`). Per view and model point: missing with probability
-    missing_fraction, else 1 + Poisson(extra_localizations) localizations, each
-    scattered by a 3D Gaussian of sd scatter_nm (HOLLy's 9–44 nm range; 10 nm
-    default). Views are shifted in x, y by a Gaussian of sd translation_nm.
+    torus_tube_radius_nm, n_points points on its surface), 'cylinders'
+    (`cylinders_points`) or 'rabbit' (`rabbit_points`, asymmetric). Per view and model
+    point: missing with probability missing_fraction, else 1 + Poisson(extra_localizations)
+    localizations, each scattered by a 3D Gaussian of sd scatter_nm (HOLLy's 9–44 nm
+    range; 10 nm default). Views are shifted in x, y by a Gaussian of sd translation_nm.
     """
 
     model: str = "torus"
@@ -126,8 +157,10 @@ def simulate_projections(
         model = torus_points(
             config.n_points, config.torus_radius_nm, config.torus_tube_radius_nm, rng
         )
-    else:
+    elif config.model == "cylinders":
         model = cylinders_points()
+    else:
+        model = rabbit_points()
     n_views, n_points = config.n_views, len(model)
     rotation = Rotation.random(n_views, rng=rng) if n_views else Rotation.identity(0)
     shift = config.translation_nm * rng.standard_normal((n_views, 2))

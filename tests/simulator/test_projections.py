@@ -10,6 +10,7 @@ from pointillist.core.errors import InvalidInput
 from pointillist.simulator.projections import (
     ProjectionSimConfig,
     cylinders_points,
+    rabbit_points,
     simulate_projections,
     torus_points,
 )
@@ -108,3 +109,13 @@ def test_reproducible_and_validated() -> None:
         ProjectionSimConfig.from_params({"model": "bunny"})
     with pytest.raises(InvalidInput, match="points_nm"):
         simulate_projections(ProjectionSimConfig(), 0, points_nm=np.zeros((4, 2)))
+
+
+def test_rabbit_is_asymmetric_and_fixed() -> None:
+    from pointillist.reconstructor.align import MIRROR, align
+
+    rabbit = rabbit_points()
+    assert rabbit.shape == (220, 3) and np.array_equal(rabbit, rabbit_points())
+    assert 350 < np.ptp(rabbit[:, 0]) < 450 and 350 < np.ptp(rabbit[:, 2]) < 450
+    # No rotation maps the rabbit onto its mirror image: it has no plane of symmetry.
+    assert align(rabbit @ MIRROR, rabbit, allow_mirror=False).rmsd > 15
