@@ -9,6 +9,7 @@ The Simulate* RPCs answer directly, without the bus.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -79,7 +80,16 @@ class SimulatorService(simulator_pb2_grpc.SimulatorServicer):
             raise NotReady("the simulator runs without a bus; start it with --nats-url")
         return self.bus
 
-    async def _begin(self, run_id: str, total: int, kind: str) -> run_pb2.RunStatus:
+    async def _begin(
+        self,
+        run_id: str,
+        total: int,
+        kind: str,
+        simulation: simulator_pb2.SimulationRequest | None = None,
+    ) -> run_pb2.RunStatus:
+        """Record the run as RUNNING. A spec registered for the run beforehand (its steps
+        tell downstream services what to do) is kept; without one, the spec names this
+        simulation (kind, params, seed)."""
         run_id = validate_run_id(run_id or new_run_id(kind))
         task = self._tasks.get(run_id)
         if task is not None and not task.done():
@@ -87,8 +97,14 @@ class SimulatorService(simulator_pb2_grpc.SimulatorServicer):
         status = run_pb2.RunStatus(
             run_id=run_id, state=run_pb2.RUN_STATE_RUNNING, message=f"simulating {kind}"
         )
+        with contextlib.suppress(NotFound):
+            status.spec.CopyFrom((await self._require_bus().runs.get(run_id)).spec)
         status.spec.run_id = run_id
-        status.spec.source.simulation.kind = kind
+        if not status.spec.source.WhichOneof("source"):
+            status.spec.source.simulation.kind = kind
+            if simulation is not None:
+                status.spec.source.simulation.params.CopyFrom(simulation.params)
+                status.spec.source.simulation.seed = simulation.seed
         status.started.GetCurrentTime()
         status.updated.GetCurrentTime()
         status.counters["total"] = total
@@ -144,7 +160,7 @@ class SimulatorService(simulator_pb2_grpc.SimulatorServicer):
         config = frame_config(request.frames, chunk_frames=batch)
         if request.frame_rate_hz < 0:
             raise InvalidInput(f"frame_rate_hz must be >= 0, got {request.frame_rate_hz}")
-        status = await self._begin(request.run_id, config.n_frames, "frames")
+        status = await self._begin(request.run_id, config.n_frames, "frames", request.frames)
         run_id = status.run_id
         self._tasks[run_id] = asyncio.create_task(
             self._finish(
@@ -204,7 +220,9 @@ class SimulatorService(simulator_pb2_grpc.SimulatorServicer):
         data = await asyncio.to_thread(
             simulate_dataset, request.kind, params_of(request.simulation), request.simulation.seed
         )
-        status = await self._begin(request.run_id, len(data.localizations), request.kind)
+        status = await self._begin(
+            request.run_id, len(data.localizations), request.kind, request.simulation
+        )
         run_id = status.run_id
         self._tasks[run_id] = asyncio.create_task(self._finish(run_id, self._publish(run_id, data)))
         return run_pb2.RunStatus.FromString(status.SerializeToString())

@@ -144,3 +144,33 @@ async def test_bad_requests_are_invalid_argument(simulator, params, fragment):
 def test_service_error_types_stay_project_errors():
     with pytest.raises(InvalidInput):
         FrameSimConfig.from_params({"psf": "donut"})
+
+
+async def test_a_registered_run_spec_is_kept_and_a_bare_run_records_its_simulation(
+    simulator, bus, run_id
+):
+    spec = run_pb2.RunSpec(run_id=run_id, steps=[run_pb2.PipelineStep(name="reconstruct")])
+    spec.source.simulation.kind = "projections"
+    spec.source.simulation.seed = 9
+    await bus.runs.create(spec)
+    request = simulator_pb2.DatasetRequest(
+        run_id=run_id,
+        kind="projections",
+        simulation=simulator_pb2.SimulationRequest(params=_struct(n_views=3), seed=9),
+    )
+    await simulator.PublishDataset(request)
+    stored = await bus.runs.get(run_id)
+    assert [s.name for s in stored.spec.steps] == ["reconstruct"]
+    assert stored.spec.source.simulation.seed == 9
+
+    bare = f"{run_id}-bare"
+    request = simulator_pb2.DatasetRequest(
+        run_id=bare,
+        kind="projections",
+        simulation=simulator_pb2.SimulationRequest(params=_struct(n_views=3), seed=4),
+    )
+    await simulator.PublishDataset(request)
+    stored = await bus.runs.get(bare)
+    assert stored.spec.source.simulation.kind == "projections"
+    assert stored.spec.source.simulation.seed == 4
+    assert dict(stored.spec.source.simulation.params)["n_views"] == 3
