@@ -2,13 +2,15 @@
 
 VIEWS is a localization table (ThunderSTORM CSV, Picasso HDF5, native Parquet) whose
 ``particle`` column names the view each localization belongs to — e.g. the output of
-`pointillist simulate projections`, or clusters picked from an experiment. The report
+`pointillist simulate projections`, or clusters picked from an experiment — or a TIFF
+stack of pre-rendered square views (one per page, structure centred) with --pixel-nm. The report
 folder gets the rotatable 3D model (model_3d.html), PNG snapshots, the loss curve, the
 points and poses as CSV (`pointillist.reconstructor.report`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from pointillist.core.config import method_params, parse_params
 from pointillist.core.errors import InvalidInput
 from pointillist.core.io import read_table
 from pointillist.core.particles import describe_skipped
-from pointillist.reconstructor.engine import Settings, reconstruct_table
+from pointillist.reconstructor.engine import Settings, reconstruct_images, reconstruct_table
 from pointillist.reconstructor.report import write_report
 from pointillist.reconstructor.training import StepProgress
 
@@ -53,6 +55,7 @@ def read_model(path: str) -> np.ndarray:
 @click.option("--sigma-end-nm", type=float, help="Final input σ: the localization error [12].")
 @click.option("--seed", type=int, help="Random seed of the first run.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--pixel-nm", type=float, help="Pixel size of a TIFF stack of views (nm).")
 @click.option(
     "--truth",
     "truth_path",
@@ -77,6 +80,7 @@ def read_model(path: str) -> np.ndarray:
 def reconstruct(
     views_path: str,
     output: str,
+    pixel_nm: float | None,
     truth_path: str | None,
     config_file: str | None,
     extra: tuple[str, ...],
@@ -87,7 +91,16 @@ def reconstruct(
     params = {**from_file, **method_params(named, extra)}
     settings = Settings().with_params(params)
     truth = read_model(truth_path) if truth_path else None
-    table = read_table(views_path)
+    images = views_path.lower().endswith((".tif", ".tiff"))
+    if images and pixel_nm is None:
+        raise InvalidInput("a TIFF stack of views needs --pixel-nm")
+    if images:
+        import tifffile
+
+        stack = tifffile.imread(views_path)
+        settings = Settings(
+            dataclasses.replace(settings.config, image_px=stack.shape[-1]), settings.n_runs
+        )
     config = settings.config
     click.echo(
         f"HOLLy: {settings.n_runs} run(s) x {config.epochs} epochs, {config.n_points} points, "
@@ -103,7 +116,10 @@ def reconstruct(
             )
             bar.refresh()
 
-        result = reconstruct_table(table, settings, truth, progress=progress)
+        if images:
+            result = reconstruct_images(stack, pixel_nm, settings, truth, progress=progress)
+        else:
+            result = reconstruct_table(read_table(views_path), settings, truth, progress=progress)
         bar.n = bar.total
         bar.refresh()
     if result.skipped:

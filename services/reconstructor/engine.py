@@ -2,11 +2,11 @@
 their consensus and (with a ground truth) their evaluation out.
 
 Views are localizations with a ``particle`` column (x, y nm; one particle = one view
-of the structure). Views with fewer than 3 localizations or non-finite coordinates are
-skipped and reported. `n_runs` independent runs (seeds seed, seed+1, ...) are trained
-on the same views: the paper relies on repeated runs to spot failures (symmetric or
-mirrored results), so the result carries their pairwise RMSD, the medoid run as the
-consensus model, and outliers.
+of the structure; views with fewer than 3 localizations or non-finite coordinates are
+skipped and reported) or pre-rendered images (`reconstruct_images`). `n_runs`
+independent runs (seeds seed, seed+1, ...) are trained on the same views: the paper
+relies on repeated runs to spot failures (symmetric or mirrored results), so the result
+carries their pairwise RMSD, the medoid run as the consensus model, and outliers.
 
 Resuming: `checkpoint` receives a `ReconstructState` after every epoch (finished runs
 plus the current run's trainer state); passing it back as `resume` continues there.
@@ -41,7 +41,7 @@ from pointillist.reconstructor.training import (
     StepProgress,
     train_holly,
 )
-from pointillist.reconstructor.views import ViewSet, pack_views
+from pointillist.reconstructor.views import ImageViews, ViewSet, pack_images, pack_views
 
 MAX_RUNS = 20
 
@@ -148,7 +148,7 @@ class ReconstructResult:
     """The runs on one view set, their consensus, and their evaluation (with a truth)."""
 
     runs: list[Reconstruction]
-    views: Particles
+    views: ViewSet | ImageViews
     skipped: list[Skipped]
     consensus: Consensus
     evaluations: list[Evaluation] | None
@@ -250,10 +250,49 @@ def reconstruct_table(
     resume: ReconstructState | None = None,
 ) -> ReconstructResult:
     """Train `settings.n_runs` HOLLy runs on the table's views; evaluate against truth_nm."""
-    start = time.perf_counter()
     if truth_nm is not None:
         truth_nm = check_model(truth_nm)
-    particles, skipped, views = views_from_table(table, settings.config)
+    _, skipped, views = views_from_table(table, settings.config)
+    return reconstruct_views(
+        views, settings, truth_nm, progress, should_stop, checkpoint, resume, skipped
+    )
+
+
+def reconstruct_images(
+    images: np.ndarray,
+    pixel_nm: float,
+    settings: Settings,
+    truth_nm: np.ndarray | None = None,
+    progress: RunProgress | None = None,
+) -> ReconstructResult:
+    """HOLLy on pre-rendered (V, S, S) views of `pixel_nm` pixels; image_px becomes S and
+    the images' own resolution is taken as the final input σ (`views.ImageViews`)."""
+    if truth_nm is not None:
+        truth_nm = check_model(truth_nm)
+    config = settings.config
+    views = pack_images(images, pixel_nm, config.sigma_end_nm)
+    size = views.images.shape[-1]
+    if size % 32:
+        raise InvalidInput(f"images must be a multiple of 32 px square, got {size} px")
+    settings = Settings(
+        dataclasses.replace(config, image_px=size, half_width_nm=views.half_width_nm),
+        settings.n_runs,
+    )
+    return reconstruct_views(views, settings, truth_nm, progress)
+
+
+def reconstruct_views(
+    views: ViewSet | ImageViews,
+    settings: Settings,
+    truth_nm: np.ndarray | None = None,
+    progress: RunProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    checkpoint: Callable[[ReconstructState], None] | None = None,
+    resume: ReconstructState | None = None,
+    skipped: list[Skipped] | None = None,
+) -> ReconstructResult:
+    """The runs, their consensus and evaluation on packed views (module docstring)."""
+    start = time.perf_counter()
     state = resume or ReconstructState()
     runs = [run_from_state(s) for s in state.finished]
     for index in range(len(runs), settings.n_runs):
@@ -275,8 +314,8 @@ def reconstruct_table(
     evaluations = None if truth_nm is None else evaluate(points, truth_nm)
     return ReconstructResult(
         runs,
-        particles,
-        skipped,
+        views,
+        skipped or [],
         consensus(points),
         evaluations,
         truth_nm,

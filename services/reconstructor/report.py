@@ -30,7 +30,6 @@ from pointillist.core.report import Report
 from pointillist.reconstructor.engine import ReconstructResult
 from pointillist.reconstructor.geometry import project
 from pointillist.reconstructor.render import render
-from pointillist.reconstructor.views import pack_views
 
 PROJECTIONS = (("x", "y", 0, 1), ("x", "z", 0, 2), ("y", "z", 1, 2))
 N_EXAMPLE_VIEWS = 6
@@ -191,10 +190,10 @@ def _loss_figure(result: ReconstructResult) -> Figure:
 def _views_figure(result: ReconstructResult) -> Figure:
     run = result.runs[result.consensus.medoid]
     config = run.config
-    views = pack_views(result.views, run.half_width_nm, config.max_localizations, config.seed)
+    views = result.views
     index = np.linspace(0, len(views) - 1, min(N_EXAMPLE_VIEWS, len(views))).astype(int)
-    sigma_in = run.history[-1]["sigma_in_nm"] / run.half_width_nm
-    inputs = render(views.xy[index], sigma_in, config.image_px, views.weights[index])
+    sigma_in = run.history[-1]["sigma_in_nm"]
+    inputs = views.render(torch.from_numpy(index), sigma_in, config.image_px, None)
     poses = run.poses
     rotvec = torch.tensor(np.column_stack([poses["rx"], poses["ry"], poses["rz"]])[index])
     shift = (
@@ -211,7 +210,7 @@ def _views_figure(result: ReconstructResult) -> Figure:
             ax.imshow(images[k].numpy(), origin="lower", extent=extent, cmap="hot")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, k].set_title(f"view {int(result.views.ids[index[k]])}", fontsize=8)
+        axes[0, k].set_title(f"view {int(views.ids[index[k]])}", fontsize=8)
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel("model")
     return fig

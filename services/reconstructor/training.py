@@ -41,8 +41,7 @@ import torch
 from pointillist.core.config import resolve_device
 from pointillist.core.errors import InvalidInput, PointillistError
 from pointillist.reconstructor.model import Holly, softplus_inverse
-from pointillist.reconstructor.render import render
-from pointillist.reconstructor.views import ViewSet, rotate_in_plane
+from pointillist.reconstructor.views import ImageViews, ViewSet
 
 
 class TrainingCancelled(PointillistError):
@@ -156,7 +155,7 @@ class Reconstruction:
 class HollyTrainer:
     """One HOLLy training run over a ViewSet, an epoch at a time, checkpointable."""
 
-    def __init__(self, views: ViewSet, config: ReconConfig) -> None:
+    def __init__(self, views: ViewSet | ImageViews, config: ReconConfig) -> None:
         if len(views) < 2:
             raise InvalidInput(f"HOLLy needs at least 2 views, got {len(views)}")
         self.config = config
@@ -164,7 +163,7 @@ class HollyTrainer:
         self.views = views.to(self.device)
         self.half_width_nm = views.half_width_nm
         self.generator = torch.Generator().manual_seed(config.seed)
-        init_radius = float(torch.quantile(views.xy[views.weights > 0].norm(dim=-1), 0.9))
+        init_radius = views.field_radius()
         self.model = Holly(
             config.n_points, config.image_px, config.width, init_radius, self.generator
         ).to(self.device)
@@ -178,11 +177,11 @@ class HollyTrainer:
 
     def input_images(self, index: torch.Tensor, sigma_nm: float, augment: bool) -> torch.Tensor:
         """Views `index` rendered at input σ, turned by random angles when augmenting."""
-        xy = self.views.xy[index]
+        angles = None
         if augment:
             angles = 2 * math.pi * torch.rand(len(index), generator=self.generator)
-            xy = rotate_in_plane(xy, angles.to(self.device))
-        return render(xy, self.sigma(sigma_nm), self.config.image_px, self.views.weights[index])
+            angles = angles.to(self.device)
+        return self.views.render(index, sigma_nm, self.config.image_px, angles)
 
     def run_epoch(
         self,
@@ -312,7 +311,7 @@ class HollyTrainer:
 
 
 def train_holly(
-    views: ViewSet,
+    views: ViewSet | ImageViews,
     config: ReconConfig,
     progress: Callable[[StepProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,

@@ -3,14 +3,21 @@ it; checkpoints resume exactly; settings are validated; training can be stopped.
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 import pytest
+import torch
 
 from pointillist.core.errors import InvalidInput
 from pointillist.core.particles import particles_from_table
 from pointillist.reconstructor.align import align
-from pointillist.reconstructor.engine import Settings, reconstruct_table, simulated_truth
+from pointillist.reconstructor.engine import (
+    Settings,
+    reconstruct_images,
+    reconstruct_table,
+    simulated_truth,
+)
 from pointillist.reconstructor.training import (
     HollyTrainer,
     ReconConfig,
@@ -18,7 +25,7 @@ from pointillist.reconstructor.training import (
     input_sigma_nm,
     train_holly,
 )
-from pointillist.reconstructor.views import pack_views
+from pointillist.reconstructor.views import pack_images, pack_views
 from pointillist.simulator.projections import ProjectionSimConfig, simulate_projections
 
 TINY = ReconConfig(
@@ -124,3 +131,42 @@ def test_simulated_truth_regenerates_the_model():
     params = {"model": "torus", "n_points": 25, "n_views": 3}
     data = simulate_projections(ProjectionSimConfig(**params), 11)
     np.testing.assert_array_equal(simulated_truth(params, 11), data.model_nm)
+
+
+def rendered_stack(ring, size: int = 32, sigma_nm: float = 15.0):
+    """The ring's views pre-rendered as a (V, size, size) stack and its pixel size (nm)."""
+    particles, _ = particles_from_table(ring.localizations, dims=2)
+    views = pack_views(particles)
+    index = torch.arange(len(views))
+    return views.render(index, sigma_nm, size, None).numpy(), 2 * views.half_width_nm / size
+
+
+def test_image_views_blur_up_to_the_input_sigma_and_turn_by_quarter_turns(ring):
+    stack, pixel_nm = rendered_stack(ring)
+    views = pack_images(stack * 7.0, pixel_nm, base_sigma_nm=15.0)
+    index = torch.tensor([0, 1])
+    same = views.render(index, 15.0, 32, None)
+    torch.testing.assert_close(same, torch.from_numpy(stack[:2]), rtol=1e-5, atol=1e-7)
+    wider = views.render(index, 60.0, 32, None)
+    assert float(wider.amax()) < float(same.amax())
+    turned = views.render(index, 15.0, 32, torch.tensor([math.pi / 2 + 0.3, 0.1]))
+    torch.testing.assert_close(turned[0], torch.rot90(same[0], 1, (-2, -1)))
+    torch.testing.assert_close(turned[1], same[1])
+    assert 0.3 < views.field_radius() < 1.0
+    with pytest.raises(InvalidInput, match="image_px is 64"):
+        views.render(index, 15.0, 64, None)
+    with pytest.raises(InvalidInput, match="square"):
+        pack_images(np.ones((3, 32, 30)), 10.0, 10.0)
+    with pytest.raises(InvalidInput, match="empty"):
+        pack_images(np.zeros((3, 32, 32)), 10.0, 10.0)
+
+
+def test_reconstruct_from_pre_rendered_images(ring):
+    stack, pixel_nm = rendered_stack(ring)
+    result = reconstruct_images(
+        stack, pixel_nm, Settings(dataclasses.replace(TINY, epochs=1, image_px=64)), ring.model_nm
+    )
+    assert result.runs[0].config.image_px == 32 and len(result.views) == len(stack)
+    assert result.model_nm.shape == (40, 3) and result.evaluations[0].rmsd_nm > 0
+    with pytest.raises(InvalidInput, match="multiple of 32"):
+        reconstruct_images(np.ones((4, 40, 40)), 10.0, Settings(TINY))
