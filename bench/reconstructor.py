@@ -16,7 +16,7 @@
    on the torus next to the unmasked default.
 
 Every run: 2000 views (the paper's unique-image count), default ReconConfig (64 px,
-30 epochs, lr 0.001, batch 32, input σ 60 -> 12 nm), model size = truth size.
+60 epochs, lr 0.001, batch 32, input σ 60 -> 12 nm), model size = truth size.
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="baseline data sets")
     parser.add_argument("--noise-model", default="torus", choices=MODELS)
     parser.add_argument("--epochs", type=int, default=ReconConfig.epochs)
+    parser.add_argument("--noise-epochs", type=int, help="epochs of the degradation runs")
     parser.add_argument("--append", type=Path, help="append the results to this markdown file")
     parser.add_argument("--figures", type=Path, help="write PNG figures into this folder")
     args = parser.parse_args()
@@ -175,11 +176,18 @@ def main() -> None:
         ]
         rows, shown = [], {}
         for name, noise in cases:
-            result, rate = run(args.noise_model, config, n_views, 1, **noise)
+            noisy = dataclasses.replace(config, epochs=args.noise_epochs or config.epochs)
+            result, rate = run(args.noise_model, noisy, n_views, 1, **noise)
             rows.append(describe(f"{args.noise_model}, {name}", result, rate))
             shown[name] = result
             print(rows[-1], flush=True)
-        lines += [f"#### Degradation ({args.noise_model}, one run each)", "", table(rows), ""]
+        epochs = args.noise_epochs or config.epochs
+        lines += [
+            f"#### Degradation ({args.noise_model}, one run each, {epochs} epochs)",
+            "",
+            table(rows),
+            "",
+        ]
         if args.figures:
             figure(
                 {

@@ -49,7 +49,7 @@ def read_model(path: str) -> np.ndarray:
     help="Report folder.",
 )
 @click.option("--points", "n_points", type=int, help="Points in the 3D model [250].")
-@click.option("--epochs", type=int, help="Passes over the views [30].")
+@click.option("--epochs", type=int, help="Passes over the views [60].")
 @click.option("--runs", "n_runs", type=int, help="Independent runs (consensus and spread) [1].")
 @click.option("--image-px", type=int, help="Image side in pixels, multiple of 32 [64].")
 @click.option("--sigma-end-nm", type=float, help="Final input σ: the localization error [12].")

@@ -2,7 +2,8 @@
 
 As in Blundell et al. (HOLLy, Fig. 1): strided convolutions with Leaky-ReLU, then two
 fully connected layers, giving six numbers per image — an axis-angle rotation (3), a
-translation tx, ty and the output σ the renderer uses. Our CNN has 10 convolutions in
+translation tx, ty (bounded: `MAX_SHIFT`) and the output σ the renderer uses (relative
+to the input σ, bounded: `SIGMA_FACTOR`). Our CNN has 10 convolutions in
 five stages of (3×3 stride 2, 3×3 stride 1), channel widths doubling from `width`, so
 an image of `image_px` (a multiple of 32) ends as a (16·width)×(image_px/32)² map.
 The 3D model is an (N, 3) parameter in field half-width units, initialised uniformly
@@ -20,7 +21,17 @@ from pointillist.reconstructor.geometry import project
 from pointillist.reconstructor.render import render
 
 STAGES = 5
-SIGMA_MIN = 0.005  # output σ floor, field half-width units (< a fifth of a 64-px pixel)
+SIGMA_FACTOR = 4.0
+"""The output σ stays within [1/4, 4] × the input σ. Unbounded (softplus), it ran away
+to ~10⁶ nm on CPU runs of the asymmetric model once the input σ was small; a uniform
+image then has no gradient back."""
+MAX_SHIFT = 0.5
+"""|tx|, |ty| at most half the field's half-width: views are centred on their mean
+localization, so the structure's centre is near the middle. Unbounded, a run of the
+asymmetric model shifted every render out of the field (loss 1, no gradient back)."""
+MAX_RADIUS = 1.0
+"""Points are kept within the field's inscribed ball (`Holly.keep_in_field`): a point
+beyond it can leave every view and would never get a gradient back."""
 
 
 class PoseNet(nn.Module):
@@ -51,17 +62,12 @@ class PoseNet(nn.Module):
         )
 
     def forward(
-        self, images: torch.Tensor, sigma_bias: torch.Tensor
+        self, images: torch.Tensor, sigma_in: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """sigma_bias: softplus-inverse offset so a fresh net predicts about the input σ."""
+        """The output σ is the input σ times a factor in [1/4, 4] (`SIGMA_FACTOR`)."""
         out = self.head(self.features(images))
-        sigma = nn.functional.softplus(out[:, 5] + sigma_bias) + SIGMA_MIN
-        return out[:, :3], out[:, 3:5], sigma
-
-
-def softplus_inverse(value: float) -> float:
-    """x with softplus(x) = value (> 0)."""
-    return value + math.log(-math.expm1(-value))
+        sigma = sigma_in * torch.exp(math.log(SIGMA_FACTOR) * torch.tanh(out[:, 5]))
+        return out[:, :3], MAX_SHIFT * torch.tanh(out[:, 3:5]), sigma
 
 
 class Holly(nn.Module):
@@ -84,10 +90,16 @@ class Holly(nn.Module):
         self.points = nn.Parameter(direction * radius)
 
     def forward(
-        self, images: torch.Tensor, sigma_bias: torch.Tensor
+        self, images: torch.Tensor, sigma_in: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, S, S) unit-sum images -> rendered (B, S, S), rotvec, shift, sigma."""
         scaled = images[:, None] * images.shape[-1] * images.shape[-2]  # mean pixel 1
-        rotvec, shift, sigma = self.net(scaled, sigma_bias)
+        rotvec, shift, sigma = self.net(scaled, sigma_in)
         xy = project(self.points, rotvec, shift)
         return render(xy, sigma, self.image_px), rotvec, shift, sigma
+
+    @torch.no_grad()
+    def keep_in_field(self) -> None:
+        """Pull points beyond `MAX_RADIUS` back onto it (after each optimiser step)."""
+        norm = self.points.norm(dim=1, keepdim=True)
+        self.points.mul_(torch.clamp(MAX_RADIUS / norm.clamp_min(1e-12), max=1.0))

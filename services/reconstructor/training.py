@@ -19,7 +19,7 @@ predicted output σ ran away (to ~10⁶ nm within one epoch) and the loss rose; 
 (`mask_fraction` 0), since with the paper's mask points that leave the input's support
 get no gradient and stay stranded far from the structure (a 400-nm torus: 20 of 200
 points 300 nm off, RMSD 51 nm; unmasked 18 nm); and, for CPU time, 64-px images instead
-of 128 and 30 epochs of one rotated copy per view instead of 40 epochs of 20 copies.
+of 128 and 60 epochs of one rotated copy per view instead of 40 epochs of 20 copies.
 
 Checkpoints: `HollyTrainer.state_dict()` after any epoch holds everything to resume
 (network, points, optimiser, random state, history); `train_holly(resume=...)`
@@ -40,7 +40,7 @@ import torch
 
 from pointillist.core.config import resolve_device
 from pointillist.core.errors import InvalidInput, PointillistError
-from pointillist.reconstructor.model import Holly, softplus_inverse
+from pointillist.reconstructor.model import Holly
 from pointillist.reconstructor.views import ImageViews, ViewSet
 
 
@@ -63,7 +63,7 @@ class ReconConfig:
     n_points: int = 250
     image_px: int = 64
     half_width_nm: float | None = None
-    epochs: int = 30
+    epochs: int = 60
     rotations_per_view: int = 1
     batch_size: int = 32
     lr: float = 0.001
@@ -191,7 +191,6 @@ class HollyTrainer:
         """One epoch: every view `rotations_per_view` times in random order."""
         config = self.config
         sigma_nm = input_sigma_nm(config, self.epoch)
-        bias = torch.tensor(softplus_inverse(self.sigma(sigma_nm)), device=self.device)
         order = torch.cat(
             [
                 torch.randperm(len(self.views), generator=self.generator)
@@ -206,11 +205,12 @@ class HollyTrainer:
             if should_stop is not None and should_stop():
                 raise TrainingCancelled(f"stopped in epoch {self.epoch + 1}")
             target = self.input_images(index.to(self.device), sigma_nm, config.augment)
-            rendered, _, _, sigma_out = self.model(target, bias)
+            rendered, _, _, sigma_out = self.model(target, self.sigma(sigma_nm))
             loss = masked_l1(rendered, target, config.mask_fraction).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.model.keep_in_field()
             losses.append(loss.item())
             sigmas.append(float(sigma_out.detach().mean()) * self.half_width_nm)
             if progress is not None:
@@ -245,11 +245,10 @@ class HollyTrainer:
         """Each view's pose and output σ at the final input σ, unrotated (module docs)."""
         self.model.eval()
         sigma_nm = input_sigma_nm(self.config, max(0, self.epoch - 1))
-        bias = torch.tensor(softplus_inverse(self.sigma(sigma_nm)), device=self.device)
         parts: list[tuple[torch.Tensor, ...]] = []
         for index in torch.arange(len(self.views)).split(256):
             target = self.input_images(index.to(self.device), sigma_nm, augment=False)
-            _, rotvec, shift, sigma = self.model(target, bias)
+            _, rotvec, shift, sigma = self.model(target, self.sigma(sigma_nm))
             parts.append((rotvec.cpu(), shift.cpu(), sigma.cpu()))
         rotvec, shift, sigma = (torch.cat(p).double().numpy() for p in zip(*parts, strict=True))
         return {
