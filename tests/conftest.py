@@ -54,3 +54,25 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[Any]:
     b = await connect(nats_server.url, name="pytest")
     yield b
     await b.close()
+
+
+@pytest.fixture
+def run_events(bus):
+    """``await run_events(run_id, source)``: the run's events from ``source`` published so
+    far (an ordered consumer over ``pnt.<run>.events``, read until 0.5 s of silence)."""
+    from pointillist.v1 import run_pb2
+
+    async def read(run_id: str, source: str) -> list:
+        sub = await bus.js.subscribe(f"pnt.{run_id}.events", ordered_consumer=True)
+        out = []
+        try:
+            while True:
+                event = run_pb2.Event.FromString((await sub.next_msg(timeout=0.5)).data)
+                if event.source == source:
+                    out.append(event)
+        except TimeoutError:
+            return out
+        finally:
+            await sub.unsubscribe()
+
+    return read

@@ -393,6 +393,22 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise InvalidInput(f"--param {key}: cannot read value {raw!r}: {exc}") from None
 
 
+_Fields = typing.TypeVar("_Fields")
+
+
+def replace_fields(base: _Fields, params: Mapping[str, Any], what: str) -> _Fields:
+    """The frozen dataclass ``base`` with ``params`` over its fields; InvalidInput names
+    unknown keys ('unknown <what> parameter(s) [...]') and rejected values."""
+    names = {f.name for f in dataclasses.fields(base)}  # type: ignore[arg-type]
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise InvalidInput(f"unknown {what} parameter(s) {unknown}; known: {sorted(names)}")
+    try:
+        return dataclasses.replace(base, **params)  # type: ignore[type-var]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} parameters: {exc}") from None
+
+
 def method_params(options: dict[str, Any], extra: tuple[str, ...]) -> dict[str, Any]:
     """The method's keyword parameters from the named flags given and the --param pairs."""
     params = {k: v for k, v in options.items() if v is not None}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pointillist.core.config import plain_params
+from pointillist.core.config import plain_params, replace_fields
 from pointillist.core.errors import InvalidInput
 from pointillist.core.particles import Particles, Skipped, particles_from_table
 from pointillist.core.table import LocalizationTable
@@ -48,15 +48,7 @@ MAX_RUNS = 20
 
 def recon_config(params: Mapping[str, Any], base: ReconConfig | None = None) -> ReconConfig:
     """A ReconConfig from keyword parameters over ``base``; InvalidInput names unknown keys."""
-    base = base or ReconConfig()
-    names = {f.name for f in dataclasses.fields(ReconConfig)}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise InvalidInput(f"unknown reconstructor parameter(s) {unknown}; known: {sorted(names)}")
-    try:
-        return dataclasses.replace(base, **params)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"reconstructor parameters: {exc}") from None
+    return replace_fields(base or ReconConfig(), params, "reconstructor")
 
 
 @dataclass(frozen=True)

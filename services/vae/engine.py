@@ -10,7 +10,6 @@ after analysis, the model-based estimates (``radius_nm``, ``height_nm``, ...).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pointillist.core.config import plain_params
+from pointillist.core.config import plain_params, replace_fields
 from pointillist.core.errors import InvalidInput
 from pointillist.core.particles import Particles, Skipped, particles_from_table
 from pointillist.core.table import LocalizationTable
@@ -31,15 +30,7 @@ KINDS = ("npc2d", "npc3d", "tetrahedron")
 
 def vae_config(params: Mapping[str, Any], base: VaeConfig | None = None) -> VaeConfig:
     """A VaeConfig from keyword parameters over ``base``; InvalidInput names unknown keys."""
-    base = base or VaeConfig()
-    names = {f.name for f in dataclasses.fields(VaeConfig)}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise InvalidInput(f"unknown VAE parameter(s) {unknown}; known: {sorted(names)}")
-    try:
-        return dataclasses.replace(base, **params)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"VAE parameters: {exc}") from None
+    return replace_fields(base or VaeConfig(), params, "VAE")
 
 
 def check_kind(kind: str | None) -> str | None:

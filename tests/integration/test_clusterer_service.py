@@ -44,22 +44,6 @@ async def clustered(bus, run_id, worker, timeout=60):
     return LocalizationTable.concat(got[0]), LocalizationTable.concat(got[1])
 
 
-async def events_of(bus, run_id, source="clusterer"):
-    """The run's events from ``source`` published so far."""
-    sub = await bus.js.subscribe(f"pnt.{run_id}.events", ordered_consumer=True)
-    out = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=0.5)
-            event = run_pb2.Event.FromString(msg.data)
-            if event.source == source:
-                out.append(event)
-    except TimeoutError:
-        return out
-    finally:
-        await sub.unsubscribe()
-
-
 async def dead_reasons(bus, run_id):
     sub = await bus.js.subscribe(f"pnt.{run_id}.dead", ordered_consumer=True)
     reasons = []
@@ -77,7 +61,9 @@ def worker_for(bus, run_id, defaults=DEFAULTS, **kwargs):
     return ClustererWorker(bus, defaults, durable=f"clu-{run_id}", run_id=run_id, **kwargs)
 
 
-async def test_bus_round_trip_with_defaults_and_a_bad_batch_dead_lettered(bus, run_id, field):
+async def test_bus_round_trip_with_defaults_and_a_bad_batch_dead_lettered(
+    bus, run_id, field, run_events
+):
     await publish_in_batches(bus, run_id, field, 3)
     bad = LocalizationTable({"x": [np.nan, 1.0], "y": [2.0, 3.0]}, check_finite=False)
     await bus.publish("locs", bad.to_proto(run_id, 3))  # NaN x: must be dead-lettered
@@ -91,7 +77,9 @@ async def test_bus_round_trip_with_defaults_and_a_bad_batch_dead_lettered(bus, r
         stats["radius_of_gyration_nm"], expected.clusters["radius_of_gyration_nm"]
     )
     assert any("non-finite" in r for r in await dead_reasons(bus, run_id))
-    done = [e for e in await events_of(bus, run_id) if e.kind == run_pb2.Event.KIND_PROGRESS]
+    done = [
+        e for e in await run_events(run_id, "clusterer") if e.kind == run_pb2.Event.KIND_PROGRESS
+    ]
     assert done[-1].done == len(field) and f"{expected.n_clusters} clusters" in done[-1].message
 
 
@@ -114,17 +102,19 @@ async def test_per_run_method_and_params_from_the_run_registry(bus, run_id, fiel
 
 
 async def test_missing_batches_are_waited_for_then_the_run_is_clustered_as_it_is(
-    bus, run_id, field
+    bus, run_id, field, run_events
 ):
     await publish_in_batches(bus, run_id, field.select(np.arange(1000)), 2)
     await bus.publish_end_of_acquisition(run_id, {"locs": 2})  # seq 2 never comes
     labelled, _ = await clustered(bus, run_id, worker_for(bus, run_id, idle_timeout_s=1.0))
     assert len(labelled) == 1000
-    done = (await events_of(bus, run_id))[-1]
+    done = (await run_events(run_id, "clusterer"))[-1]
     assert "seq(s) [2] never arrived" in done.message
 
 
-async def test_invalid_run_params_dead_letter_the_run_with_the_reason(bus, run_id, field):
+async def test_invalid_run_params_dead_letter_the_run_with_the_reason(
+    bus, run_id, field, run_events
+):
     spec = runspec.load_yaml(
         f"run_id: {run_id}\nsteps: [{{name: cluster, method: dbscan, params: {{eps: 3}}}}]"
     )
@@ -141,7 +131,9 @@ async def test_invalid_run_params_dead_letter_the_run_with_the_reason(bus, run_i
     finally:
         await worker.stop()
     assert "unknown parameter(s) ['eps']" in reasons[0]
-    errors = [e for e in await events_of(bus, run_id) if e.kind == run_pb2.Event.KIND_ERROR]
+    errors = [
+        e for e in await run_events(run_id, "clusterer") if e.kind == run_pb2.Event.KIND_ERROR
+    ]
     assert "unknown parameter(s) ['eps']" in errors[0].message
 
 

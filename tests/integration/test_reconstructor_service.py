@@ -63,20 +63,6 @@ def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def events_of(bus, run_id, source="reconstructor"):
-    sub = await bus.js.subscribe(f"pnt.{run_id}.events", ordered_consumer=True)
-    out = []
-    try:
-        while True:
-            event = run_pb2.Event.FromString((await sub.next_msg(timeout=0.5)).data)
-            if event.source == source:
-                out.append(event)
-    except TimeoutError:
-        return out
-    finally:
-        await sub.unsubscribe()
-
-
 async def wait_event(bus, run_id, predicate, timeout=30.0):
     """The first event of the run (from its start) that satisfies ``predicate``."""
     sub = await bus.js.subscribe(f"pnt.{run_id}.events", ordered_consumer=True)
@@ -213,7 +199,7 @@ async def test_grpc_client_cancel_stops_the_training(bus, views):
         await server.shutdown(grace=1)
 
 
-async def test_bus_round_trip_publishes_points_events_and_artefacts(bus, run_id, views):
+async def test_bus_round_trip_publishes_points_events_and_artefacts(bus, run_id, views, run_events):
     spec = run_pb2.RunSpec(
         run_id=run_id,
         steps=[run_pb2.PipelineStep(name="reconstruct", params=struct({**TINY, "n_runs": 1}))],
@@ -236,7 +222,7 @@ async def test_bus_round_trip_publishes_points_events_and_artefacts(bus, run_id,
     assert len(points) == TINY["n_points"] and set(points["label"]) == {0}
     assert set(points.columns) == {"x", "y", "z", "label"}
 
-    events = await events_of(bus, run_id)
+    events = await run_events(run_id, "reconstructor")
     texts = [e.message for e in events]
     assert any("from 37 views" in t and "simulated ground truth" in t for t in texts), texts
     epochs = [e for e in events if e.seq > 100]
@@ -258,7 +244,7 @@ async def test_bus_round_trip_publishes_points_events_and_artefacts(bus, run_id,
     assert stored.counters["recon_skipped_views"] == 1
 
 
-async def test_bus_run_resumes_from_a_stored_checkpoint(bus, run_id, views):
+async def test_bus_run_resumes_from_a_stored_checkpoint(bus, run_id, views, run_events):
     """Two runs; the checkpoint after epoch 1 of run 0 is in the store: the worker trains the
     other 3 epochs and ends with the points (and consensus) of an uninterrupted job."""
     settings = dataclasses.replace(SETTINGS, n_runs=2)
@@ -280,7 +266,7 @@ async def test_bus_run_resumes_from_a_stored_checkpoint(bus, run_id, views):
         points = await read_recon(bus, run_id)
     finally:
         await worker.stop()
-    events = await events_of(bus, run_id)
+    events = await run_events(run_id, "reconstructor")
     resumed = next(e for e in events if e.seq == 5)
     assert "resuming from checkpoint" in resumed.message and (resumed.done, resumed.total) == (1, 4)
     assert [e.done for e in events if e.seq > 100] == [2, 3, 4]  # only these were trained

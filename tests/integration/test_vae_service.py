@@ -49,22 +49,8 @@ def with_bad_particles(table: LocalizationTable) -> LocalizationTable:
     return LocalizationTable(cols, check_finite=False)
 
 
-async def events_of(bus, run_id, source="vae"):
-    sub = await bus.js.subscribe(f"pnt.{run_id}.events", ordered_consumer=True)
-    out = []
-    try:
-        while True:
-            event = run_pb2.Event.FromString((await sub.next_msg(timeout=0.5)).data)
-            if event.source == source:
-                out.append(event)
-    except TimeoutError:
-        return out
-    finally:
-        await sub.unsubscribe()
-
-
 async def test_bus_round_trip_skips_bad_particles_and_stores_model_and_report(
-    bus, run_id, simulated
+    bus, run_id, simulated, run_events
 ):
     table = with_bad_particles(simulated.localizations)
     await bus.publish_particles(
@@ -87,7 +73,7 @@ async def test_bus_round_trip_skips_bad_particles_and_stores_model_and_report(
     np.testing.assert_allclose(latent["true_radius_nm"][order], simulated.truth["radius_nm"])
     assert np.isfinite(latent["radius_nm"]).all()  # model-based estimate (kind from the set)
 
-    events = await events_of(bus, run_id)
+    events = await run_events(run_id, "vae")
     texts = [e.message for e in events]
     skipped = next(t for t in texts if "skipped" in t)
     assert "1000 (" in skipped and "1001 (" in skipped and "non-finite" in skipped
@@ -106,7 +92,7 @@ async def test_bus_round_trip_skips_bad_particles_and_stores_model_and_report(
     np.testing.assert_allclose(again, values[order], rtol=1e-4, atol=1e-5)
 
 
-async def test_run_without_a_vae_step_is_not_processed(bus, run_id, simulated):
+async def test_run_without_a_vae_step_is_not_processed(bus, run_id, simulated, run_events):
     spec = run_pb2.RunSpec(run_id=run_id, steps=[run_pb2.PipelineStep(name="cluster")])
     await bus.runs.create(spec)
     await bus.publish_particles(run_id, simulated.localizations, 0, particle_kind="npc2d")
@@ -115,7 +101,7 @@ async def test_run_without_a_vae_step_is_not_processed(bus, run_id, simulated):
     await worker.start()
     await asyncio.sleep(3)
     await worker.stop()
-    assert await events_of(bus, run_id) == []
+    assert await run_events(run_id, "vae") == []
 
 
 async def test_grpc_fit_then_embed_and_invalid_requests(bus, simulated):
