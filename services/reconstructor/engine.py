@@ -1,12 +1,13 @@
 """One code path for the CLI, the pipeline step and the service: views in, HOLLy runs,
 their consensus and (with a ground truth) their evaluation out.
 
-Views are localizations with a ``particle`` column (x, y nm; one particle = one view
-of the structure; views with fewer than 3 localizations or non-finite coordinates are
-skipped and reported) or pre-rendered images (`reconstruct_images`). `n_runs`
-independent runs (seeds seed, seed+1, ...) are trained on the same views: the paper
-relies on repeated runs to spot failures (symmetric or mirrored results), so the result
-carries their pairwise RMSD, the medoid run as the consensus model, and outliers.
+Views are localizations with a ``particle`` column, or the clusterer's ``cluster``
+column (x, y nm; one particle or cluster = one view of the structure; views with fewer
+than 3 localizations or non-finite coordinates are skipped and reported), or
+pre-rendered images (`reconstruct_images`). `n_runs` independent runs (seeds seed,
+seed+1, ...) are trained on the same views: the paper relies on repeated runs to spot
+failures (symmetric or mirrored results), so the result carries their pairwise RMSD,
+the medoid run as the consensus model, and outliers.
 
 Resuming: `checkpoint` receives a `ReconstructState` after every epoch (finished runs
 plus the current run's trainer state); passing it back as `resume` continues there.
@@ -216,7 +217,20 @@ class ReconstructState:
 def views_from_table(
     table: LocalizationTable, config: ReconConfig
 ) -> tuple[Particles, list[Skipped], ViewSet]:
-    """The table's views (2D particles), those skipped, and their packed form."""
+    """The table's views (2D particles), those skipped, and their packed form.
+
+    Views are named by the ``particle`` column or, without one, by the clusterer's
+    ``cluster`` column (non-clustered localizations, -1, left out)."""
+    if "particle" not in table and "cluster" in table:
+        clustered = np.asarray(table["cluster"]) >= 0
+        table = LocalizationTable(
+            {
+                "x": np.asarray(table["x"])[clustered],
+                "y": np.asarray(table["y"])[clustered],
+                "particle": np.asarray(table["cluster"])[clustered],
+            },
+            check_finite=False,
+        )
     particles, skipped = particles_from_table(table, dims=2)
     if len(particles) < 2:
         raise InvalidInput(f"HOLLy needs at least 2 views, got {len(particles)}")

@@ -11,12 +11,14 @@ import torch
 
 from pointillist.core.errors import InvalidInput
 from pointillist.core.particles import particles_from_table
+from pointillist.core.table import LocalizationTable
 from pointillist.reconstructor.align import align
 from pointillist.reconstructor.engine import (
     Settings,
     reconstruct_images,
     reconstruct_table,
     simulated_truth,
+    views_from_table,
 )
 from pointillist.reconstructor.training import (
     HollyTrainer,
@@ -170,3 +172,17 @@ def test_reconstruct_from_pre_rendered_images(ring):
     assert result.model_nm.shape == (40, 3) and result.evaluations[0].rmsd_nm > 0
     with pytest.raises(InvalidInput, match="multiple of 32"):
         reconstruct_images(np.ones((4, 40, 40)), 10.0, Settings(TINY))
+
+
+def test_clusters_from_the_clusterer_are_views(ring):
+    locs = ring.localizations
+    clusters = LocalizationTable(
+        {
+            "x": np.concatenate([locs["x"], [5e3, 6e3]]),
+            "y": np.concatenate([locs["y"], [5e3, 6e3]]),
+            "cluster": np.concatenate([locs["particle"], [-1, -1]]),
+        }
+    )
+    particles, skipped, views = views_from_table(clusters, TINY)
+    assert len(views) == 300 and not skipped
+    assert sum(len(p) for p in particles.points) == len(locs)  # noise left out
