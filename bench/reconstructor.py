@@ -75,6 +75,8 @@ def describe(name: str, result: ReconstructResult, rate: float) -> dict[str, obj
         ),
         "random cloud [nm]": f"{evals[0].baseline_rmsd_nm:.1f}",
         "ratio (best, worst)": f"{min(ratios):.2f}, {max(ratios):.2f}",
+        "final loss per run": ", ".join(f"{r.history[-1]['loss']:.3f}" for r in result.runs),
+        "kept run's ratio": f"{evals[result.consensus.best].ratio:.2f}",
         "spread between runs [nm]": f"{result.consensus.spread:.1f}"
         if len(result.runs) > 1
         else "–",

@@ -114,35 +114,43 @@ def random_cloud_rmsd(
 
 @dataclass(frozen=True)
 class Consensus:
-    """Several runs aligned onto the medoid run (the one closest to all others).
+    """Several runs compared, and the one to keep.
 
-    pairwise: (R, R) aligned RMSD between runs (nm); medoid: its index (smallest mean
-    RMSD to the others); spread: the median over runs of each run's median RMSD to the
-    others; outliers: runs whose median RMSD to the others exceeds twice the spread (a
-    failed run, the paper's way of spotting failures; needs >= 4 runs to outvote one bad
-    run); aligned: every run aligned onto the medoid (the medoid itself unchanged).
+    pairwise: (R, R) aligned RMSD between runs (nm); medoid: the run with the smallest
+    mean RMSD to the others; spread: the median over runs of each run's median RMSD to
+    the others; outliers: runs whose median RMSD to the others exceeds twice the spread
+    (a failed run, the paper's way of spotting failures; needs >= 4 runs to outvote one
+    bad run); best: the run kept as the model — the lowest final loss among the runs
+    that are not outliers (a failed run fits its views worse; the medoid when no losses
+    are given); aligned: every run aligned onto the best (the best itself unchanged).
     """
 
     pairwise: np.ndarray
     medoid: int
     spread: float
     outliers: list[int]
+    best: int
     aligned: list[np.ndarray]
 
 
-def consensus(runs: list[np.ndarray]) -> Consensus:
-    """Compare reconstructions from independent runs (lists of (N, 3) clouds, nm)."""
+def consensus(runs: list[np.ndarray], losses: list[float] | None = None) -> Consensus:
+    """Compare reconstructions from independent runs ((N, 3) clouds, nm) with their final
+    training losses."""
     n = len(runs)
     pairwise = np.zeros((n, n))
     for i in range(n):
         for j in range(i + 1, n):
             pairwise[i, j] = pairwise[j, i] = align(runs[j], runs[i]).rmsd
     if n == 1:
-        return Consensus(pairwise, 0, 0.0, [], [runs[0]])
+        return Consensus(pairwise, 0, 0.0, [], 0, [runs[0]])
     others = pairwise[~np.eye(n, dtype=bool)].reshape(n, n - 1)
     medoid = int(np.argmin(others.mean(1)))
     score = np.median(others, axis=1)
     spread = float(np.median(score))
     outliers = [i for i in range(n) if n > 2 and score[i] > 2 * spread]
-    aligned = [runs[i] if i == medoid else align(runs[i], runs[medoid]).aligned for i in range(n)]
-    return Consensus(pairwise, medoid, spread, outliers, aligned)
+    best = medoid
+    if losses is not None:
+        kept = [i for i in range(n) if i not in outliers]
+        best = min(kept, key=lambda i: losses[i])
+    aligned = [runs[i] if i == best else align(runs[i], runs[best]).aligned for i in range(n)]
+    return Consensus(pairwise, medoid, spread, outliers, best, aligned)

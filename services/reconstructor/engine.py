@@ -7,7 +7,7 @@ than 3 localizations or non-finite coordinates are skipped and reported), or
 pre-rendered images (`reconstruct_images`). `n_runs` independent runs (seeds seed,
 seed+1, ...) are trained on the same views: the paper relies on repeated runs to spot
 failures (symmetric or mirrored results), so the result carries their pairwise RMSD,
-the medoid run as the consensus model, and outliers.
+outliers, and keeps the run with the lowest final loss as the model.
 
 Resuming: `checkpoint` receives a `ReconstructState` after every epoch (finished runs
 plus the current run's trainer state); passing it back as `resume` continues there.
@@ -150,14 +150,14 @@ class ReconstructResult:
 
     @property
     def model_nm(self) -> np.ndarray:
-        """The consensus (medoid) run's points, nm; aligned to the truth when there is one."""
+        """The kept run's points (`Consensus.best`), nm; aligned to the truth when there is one."""
         if self.evaluations is not None:
-            return self.evaluations[self.consensus.medoid].alignment.aligned
-        return self.runs[self.consensus.medoid].points_nm
+            return self.evaluations[self.consensus.best].alignment.aligned
+        return self.runs[self.consensus.best].points_nm
 
     def points_table(self) -> LocalizationTable:
         """Every run's points (x, y, z nm; ``label`` = run index), each aligned onto the
-        truth when there is one, else onto the consensus run."""
+        truth when there is one, else onto the kept run."""
         clouds = (
             [e.alignment.aligned for e in self.evaluations]
             if self.evaluations is not None
@@ -168,8 +168,8 @@ class ReconstructResult:
         return LocalizationTable({"x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2], "label": label})
 
     def poses_table(self, run: int | None = None) -> dict[str, np.ndarray]:
-        """Per view pose of one run (default the consensus run)."""
-        return self.runs[self.consensus.medoid if run is None else run].poses
+        """Per view pose of one run (default the kept run)."""
+        return self.runs[self.consensus.best if run is None else run].poses
 
     def summary_lines(self) -> list[str]:
         lines = [
@@ -190,7 +190,8 @@ class ReconstructResult:
         if len(self.runs) > 1:
             c = self.consensus
             lines.append(
-                f"consensus: run {c.medoid}; spread between runs {c.spread:.1f} nm"
+                f"model: run {c.best} (lowest final loss); medoid run {c.medoid}; "
+                f"spread between runs {c.spread:.1f} nm"
                 + (f"; outlier run(s) {c.outliers}" if c.outliers else "")
             )
         return lines
@@ -322,7 +323,7 @@ def reconstruct_views(
         runs,
         views,
         skipped or [],
-        consensus(points),
+        consensus(points, [r.history[-1]["loss"] for r in runs]),
         evaluations,
         truth_nm,
         time.perf_counter() - start,

@@ -2,14 +2,14 @@
 
 Files written to the report folder:
 - report.md / report.html (`pointillist.core.report.Report`): runs, losses, evaluation;
-- model_3d.html: the consensus model (and the other runs and the ground truth, when
+- model_3d.html: the kept model (`Consensus.best`; and the other runs and the ground truth, when
   present, as legend-toggled traces) as a plotly 3D scatter, self-contained (plotly.js
   embedded, no network needed to open it);
 - model.png (three orthogonal projections plus a perspective snapshot), loss.png
   (loss and input/output σ per epoch), views.png (input views next to the model rendered
-  in its predicted pose), runs.png (every run aligned onto the consensus);
-- model.csv (consensus points, nm), points.csv (every run, ``label`` = run),
-  poses.csv (the consensus run's pose per view).
+  in its predicted pose), runs.png (every run aligned onto the kept one);
+- model.csv (the kept run's points, nm), points.csv (every run, ``label`` = run),
+  poses.csv (the kept run's pose per view).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def write_report(result: ReconstructResult, out_dir: str | Path) -> list[Path]:
     report = Report("HOLLy 3D reconstruction", out_dir)
     report.text(" ".join(result.summary_lines()[:1]))
     report.text(
-        "Rotatable 3D view of the consensus model (other runs and the ground truth can be "
-        "shown from the legend): model_3d.html. Points: model.csv (consensus), points.csv "
+        "Rotatable 3D view of the kept model (other runs and the ground truth can be "
+        "shown from the legend): model_3d.html. Points: model.csv (kept run), points.csv "
         "(all runs, label = run), poses per view: poses.csv. 2D projections cannot tell a "
         "structure from its mirror image; the evaluation aligns either."
     )
@@ -51,8 +51,8 @@ def write_report(result: ReconstructResult, out_dir: str | Path) -> list[Path]:
     if len(result.runs) > 1:
         c = result.consensus
         report.text(
-            f"Consensus: run {c.medoid} (smallest mean RMSD to the others); median RMSD "
-            f"between runs {c.spread:.1f} nm"
+            f"Model: run {c.best} (the lowest final loss among the runs that are not "
+            f"outliers); medoid run {c.medoid}; median RMSD between runs {c.spread:.1f} nm"
             + (
                 f"; outlier run(s) {c.outliers} (mean RMSD to the others > 2× that)."
                 if c.outliers
@@ -63,12 +63,12 @@ def write_report(result: ReconstructResult, out_dir: str | Path) -> list[Path]:
     report.figure(
         _model_figure(result),
         "model",
-        "Consensus model: three orthogonal projections and a perspective view"
+        "Kept model: three orthogonal projections and a perspective view"
         + (" (ground truth in orange, aligned)." if result.truth_nm is not None else "."),
     )
     if len(result.runs) > 1:
         report.figure(
-            _runs_figure(result), "runs", "Every run aligned onto the consensus (x-y and x-z)."
+            _runs_figure(result), "runs", "Every run aligned onto the kept one (x-y and x-z)."
         )
     report.heading("Training")
     report.figure(
@@ -80,7 +80,7 @@ def write_report(result: ReconstructResult, out_dir: str | Path) -> list[Path]:
     report.figure(
         _views_figure(result),
         "views",
-        "Input views (top, at the final input σ) and the consensus model rendered in "
+        "Input views (top, at the final input σ) and the kept model rendered in "
         "each view's predicted pose with its output σ (bottom).",
     )
     md = report.write()
@@ -111,7 +111,7 @@ def _run_rows(result: ReconstructResult) -> list[dict[str, object]]:
             row["ratio"] = f"{e.ratio:.2f}"
             row["mirror image"] = "yes" if e.mirrored else "no"
         if len(result.runs) > 1:
-            row["consensus"] = "yes" if i == result.consensus.medoid else ""
+            row["kept"] = "yes" if i == result.consensus.best else ""
         rows.append(row)
     return rows
 
@@ -188,7 +188,7 @@ def _loss_figure(result: ReconstructResult) -> Figure:
 
 @torch.no_grad()
 def _views_figure(result: ReconstructResult) -> Figure:
-    run = result.runs[result.consensus.medoid]
+    run = result.runs[result.consensus.best]
     config = run.config
     views = result.views
     index = np.linspace(0, len(views) - 1, min(N_EXAMPLE_VIEWS, len(views))).astype(int)
@@ -223,7 +223,7 @@ def _write_plotly(result: ReconstructResult, path: Path) -> Path:
         if result.evaluations is not None
         else result.consensus.aligned
     )
-    medoid = result.consensus.medoid
+    best = result.consensus.best
     for k, cloud in enumerate(clouds):
         fig.add_trace(
             go.Scatter3d(
@@ -232,8 +232,8 @@ def _write_plotly(result: ReconstructResult, path: Path) -> Path:
                 z=cloud[:, 2],
                 mode="markers",
                 marker={"size": 3},
-                name=f"run {k}" + (" (consensus)" if k == medoid else ""),
-                visible=True if k == medoid else "legendonly",
+                name=f"run {k}" + (" (kept)" if k == best else ""),
+                visible=True if k == best else "legendonly",
             )
         )
     if result.truth_nm is not None:

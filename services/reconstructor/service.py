@@ -3,7 +3,7 @@
 gRPC: ``Reconstruct(ReconstructRequest) -> stream ReconstructUpdate`` trains HOLLy on
 the request's views in a worker thread, streams one progress update per finished epoch,
 stores the report in the artefact store and ends with the result (every run's points,
-the consensus run's poses, per-run history and evaluation, the consensus, skipped
+the kept run's poses, per-run history and evaluation, the consensus, skipped
 views). A client that cancels the call stops the training at its next step.
 ``GetRun``/``CancelRun`` control bus runs.
 
@@ -14,7 +14,7 @@ END_OF_ACQUISITION listing ``particles``. All replicas share one durable consume
 
 - every run's points on ``pnt.<run>.recon`` (seq 0, LocalizationBatch x, y, z nm,
   ``label`` = run index; aligned onto the ground truth when the run's spec simulates
-  projections, else onto the consensus run);
+  projections, else onto the kept run);
 - the report files as artefacts ``recon/<run>/report/<file>``;
 - events on ``pnt.<run>.events``: start, resumed, one progress event per finished epoch
   (``done``/``total`` count epochs over all runs), skipped views, done (naming the
@@ -316,6 +316,7 @@ def result_proto(
         runs=runs,
         consensus=reconstructor_pb2.ReconConsensus(
             medoid=c.medoid,
+            best=c.best,
             spread_nm=c.spread,
             outliers=[int(o) for o in c.outliers],
             pairwise_rmsd_nm=np.asarray(c.pairwise, dtype=np.float64).ravel().tolist(),
@@ -917,9 +918,9 @@ class ReconstructorWorker(RunWorker):
             f"{result.runs[0].device}"
         )
         if result.evaluations is not None:
-            e = result.evaluations[result.consensus.medoid]
+            e = result.evaluations[result.consensus.best]
             text += (
-                f"; consensus RMSD {e.rmsd_nm:.1f} nm vs random cloud "
+                f"; kept run {result.consensus.best}: RMSD {e.rmsd_nm:.1f} nm vs random cloud "
                 f"{e.baseline_rmsd_nm:.1f} nm (ratio {e.ratio:.2f})"
             )
         if len(result.runs) > 1:

@@ -50,7 +50,8 @@ def test_consensus_picks_a_central_run_and_flags_an_outlier(asymmetric):
         for _ in range(4)
     ]
     runs.append(rng.uniform(-100, 100, asymmetric.shape))
-    result = consensus(runs)
+    result = consensus(runs, losses=[0.5, 0.3, 0.4, 0.6, 0.1])
     assert result.outliers == [4] and result.medoid != 4
+    assert result.best == 1  # the lowest loss among the runs that are not outliers
     assert result.pairwise.shape == (5, 5) and np.allclose(result.pairwise, result.pairwise.T)
-    assert nn_rmsd(result.aligned[0], runs[result.medoid]) < 5
+    assert nn_rmsd(result.aligned[0], runs[1]) < 5 and result.aligned[1] is runs[1]

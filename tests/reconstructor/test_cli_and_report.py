@@ -39,7 +39,11 @@ def test_reconstruct_simulated_views_with_truth(tmp_path):
         main, ["reconstruct", str(views), "-o", str(out), "--truth", str(model), *TINY]
     )
     assert done.exit_code == 0, done.output
-    assert "RMSD" in done.output and "random cloud" in done.output and "consensus" in done.output
+    assert (
+        "RMSD" in done.output
+        and "random cloud" in done.output
+        and "lowest final loss" in done.output
+    )
     for name in (
         "report.html",
         "report.md",

@@ -53,15 +53,16 @@ def ring():
 def test_a_tiny_run_lowers_the_loss_and_moves_points_toward_the_structure(ring):
     particles, _ = particles_from_table(ring.localizations, dims=2)
     views = pack_views(particles)
-    config = dataclasses.replace(TINY, epochs=8)
+    # A fixed input σ, so the losses of the epochs compare.
+    config = dataclasses.replace(TINY, epochs=12, sigma_start_nm=35, sigma_end_nm=35)
     trainer = HollyTrainer(views, config)
     before = align(trainer.points_nm(), ring.model_nm).rmsd
     for _ in range(config.epochs):
         trainer.run_epoch()
     losses = [h["loss"] for h in trainer.history]
     after = align(trainer.points_nm(), ring.model_nm).rmsd
-    assert losses[-1] < 0.8 * losses[0]
-    assert after < 0.6 * before
+    assert losses[-1] < 0.6 * losses[0]  # measured: 0.91 -> 0.34
+    assert after < 0.5 * before  # measured: 89 -> 34 nm
     radii = np.linalg.norm(trainer.points_nm()[:, :2] @ np.eye(2), axis=1)
     assert np.isfinite(radii).all()
 

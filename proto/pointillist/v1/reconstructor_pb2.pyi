@@ -84,16 +84,18 @@ class ReconRun(_message.Message):
     def __init__(self, run: _Optional[int] = ..., seed: _Optional[int] = ..., history: _Optional[_Iterable[_Union[ReconEpoch, _Mapping]]] = ..., evaluation: _Optional[_Union[ReconEvaluation, _Mapping]] = ..., seconds: _Optional[float] = ..., stopped_early: _Optional[bool] = ..., device: _Optional[str] = ...) -> None: ...
 
 class ReconConsensus(_message.Message):
-    __slots__ = ("medoid", "spread_nm", "outliers", "pairwise_rmsd_nm")
+    __slots__ = ("medoid", "spread_nm", "outliers", "pairwise_rmsd_nm", "best")
     MEDOID_FIELD_NUMBER: _ClassVar[int]
     SPREAD_NM_FIELD_NUMBER: _ClassVar[int]
     OUTLIERS_FIELD_NUMBER: _ClassVar[int]
     PAIRWISE_RMSD_NM_FIELD_NUMBER: _ClassVar[int]
+    BEST_FIELD_NUMBER: _ClassVar[int]
     medoid: int
     spread_nm: float
     outliers: _containers.RepeatedScalarFieldContainer[int]
     pairwise_rmsd_nm: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, medoid: _Optional[int] = ..., spread_nm: _Optional[float] = ..., outliers: _Optional[_Iterable[int]] = ..., pairwise_rmsd_nm: _Optional[_Iterable[float]] = ...) -> None: ...
+    best: int
+    def __init__(self, medoid: _Optional[int] = ..., spread_nm: _Optional[float] = ..., outliers: _Optional[_Iterable[int]] = ..., pairwise_rmsd_nm: _Optional[_Iterable[float]] = ..., best: _Optional[int] = ...) -> None: ...
 
 class SkippedView(_message.Message):
     __slots__ = ("particle", "reason")
