@@ -16,10 +16,11 @@ epochs, changing once per epoch (the paper's stepped curve), then stays there.
 Defaults are the paper's where it gives them (Adam, batch 32) and measured here where
 they differ (bench/RESULTS.md, "Reconstructor"): lr 0.001, since at the paper's 0.004 the
 predicted output σ ran away (to ~10⁶ nm within one epoch) and the loss rose; no loss mask
-(`mask_fraction` 0), since with the paper's mask points that leave the input's support
-get no gradient and stay stranded far from the structure (a 400-nm torus: 20 of 200
-points 300 nm off, RMSD 51 nm; unmasked 18 nm); and, for CPU time, 64-px images instead
-of 128 and 60 epochs of one rotated copy per view instead of 40 epochs of 20 copies.
+(`mask_fraction` 0): with the paper's mask, points outside every input's support get
+no gradient (before points were kept in the field, 20 of a torus's 200 points stayed
+~300 nm off, RMSD 51 nm vs 18 nm unmasked; with them kept in, masked 20.2 nm vs 18.4);
+and, for CPU time, 64-px images instead of 128 and 60 epochs of one rotated copy per
+view instead of 40 epochs of 20 copies.
 
 Checkpoints: `HollyTrainer.state_dict()` after any epoch holds everything to resume
 (network, points, optimiser, random state, history); `train_holly(resume=...)`
