@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from google.protobuf import json_format
 
 from pointillist.core.config import plain_params, replace_fields
 from pointillist.core.errors import InvalidInput
@@ -43,6 +44,7 @@ from pointillist.reconstructor.training import (
     train_holly,
 )
 from pointillist.reconstructor.views import ImageViews, ViewSet, pack_images, pack_views
+from pointillist.v1 import run_pb2
 
 MAX_RUNS = 20
 
@@ -338,6 +340,16 @@ def simulated_truth(params: Mapping[str, Any], seed: int) -> np.ndarray:
 
     config = ProjectionSimConfig.from_params({**plain_params(params), "n_views": 0})
     return simulate_projections(config, seed).model_nm
+
+
+def spec_truth(spec: run_pb2.RunSpec | None) -> np.ndarray | None:
+    """The ground-truth model (nm) of a run whose source simulates projections, else None."""
+    if spec is None or spec.source.WhichOneof("source") != "simulation":
+        return None
+    simulation = spec.source.simulation
+    if simulation.kind != "projections":
+        return None
+    return simulated_truth(json_format.MessageToDict(simulation.params), simulation.seed)
 
 
 def save_state(state: ReconstructState, path: Any) -> None:

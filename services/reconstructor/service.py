@@ -80,7 +80,7 @@ from pointillist.reconstructor.engine import (
     load_state,
     reconstruct_table,
     save_state,
-    simulated_truth,
+    spec_truth,
 )
 from pointillist.reconstructor.training import StepProgress, TrainingCancelled
 from pointillist.v1 import (
@@ -158,16 +158,6 @@ def run_settings(spec: run_pb2.RunSpec, defaults: Settings) -> Settings | None:
         if step.name == STEP:
             return defaults.with_params(json_format.MessageToDict(step.params))
     return None
-
-
-def spec_truth(spec: run_pb2.RunSpec | None) -> np.ndarray | None:
-    """The ground-truth model (nm) of a run whose source simulates projections, else None."""
-    if spec is None or spec.source.WhichOneof("source") != "simulation":
-        return None
-    simulation = spec.source.simulation
-    if simulation.kind != "projections":
-        return None
-    return simulated_truth(json_format.MessageToDict(simulation.params), simulation.seed)
 
 
 def truth_from_proto(batch: table_pb2.LocalizationBatch) -> np.ndarray | None:

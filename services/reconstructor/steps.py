@@ -11,23 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from google.protobuf import json_format
-
 from pointillist.core.errors import InvalidInput
 from pointillist.pipeline import RunContext, register_step
-from pointillist.reconstructor.engine import Settings, reconstruct_table, simulated_truth
+from pointillist.reconstructor.engine import Settings, reconstruct_table, spec_truth
 from pointillist.reconstructor.report import write_report
-
-
-def simulated_model(ctx: RunContext) -> np.ndarray | None:
-    """The ground truth of a projections simulation source, else None."""
-    source = ctx.spec.source
-    if source.WhichOneof("source") != "simulation" or source.simulation.kind != "projections":
-        return None
-    return simulated_truth(
-        json_format.MessageToDict(source.simulation.params), source.simulation.seed
-    )
 
 
 @register_step("reconstruct")
@@ -39,7 +26,7 @@ def reconstruct_step(ctx: RunContext, params: dict[str, Any]) -> None:
             "a 'particle' column)"
         )
     params.pop("method", None)
-    result = reconstruct_table(ctx.locs, Settings().with_params(params), simulated_model(ctx))
+    result = reconstruct_table(ctx.locs, Settings().with_params(params), spec_truth(ctx.spec))
     ctx.counters["views"] = len(result.views)
     ctx.counters["skipped_views"] = len(result.skipped)
     files = write_report(result, ctx.out_dir / "reconstruction")

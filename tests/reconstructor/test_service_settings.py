@@ -14,7 +14,7 @@ from pointillist.core.errors import InvalidInput
 from pointillist.core.particles import Skipped
 from pointillist.core.table import LocalizationTable
 from pointillist.reconstructor.__main__ import ReconstructorServiceConfig
-from pointillist.reconstructor.engine import ReconstructState, Settings
+from pointillist.reconstructor.engine import ReconstructState, Settings, spec_truth
 from pointillist.reconstructor.service import (
     checkpoint_mismatch,
     checkpoint_name,
@@ -23,7 +23,6 @@ from pointillist.reconstructor.service import (
     epochs_done,
     run_settings,
     skipped_text,
-    spec_truth,
     state_bytes,
     state_from_bytes,
     truth_from_proto,
