@@ -33,6 +33,12 @@ def localizer() -> None:
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for torch.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--resume/--no-resume", default=False, help="Continue from the checkpoint.")
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Fine-tune: start from these weights (same preset) instead of a random network.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def train_command(
     preset: str,
@@ -49,12 +55,15 @@ def train_command(
     threads: int,
     device: str,
     resume: bool,
+    init_from: Path | None,
     output: Path,
 ) -> None:
     """Train on frames simulated on the fly and write the weights to OUTPUT.
 
     A checkpoint (OUTPUT with suffix .ckpt) is written every --checkpoint-every steps;
-    --resume continues from it. Metadata goes beside the weights as JSON.
+    --resume continues from it. Metadata goes beside the weights as JSON. With
+    --init-from the run fine-tunes trained weights (new optimiser and learning-rate
+    schedule); the metadata names the parent and counts the steps of both.
     """
     torch.set_num_threads(threads)
     try:
@@ -85,7 +94,18 @@ def train_command(
             bar.set_postfix(postfix, refresh=False)
             bar.refresh()
 
-        meta = train(get_preset(preset), sampling, output, config, resume=resume, on_step=on_step)
+        try:
+            meta = train(
+                get_preset(preset),
+                sampling,
+                output,
+                config,
+                resume=resume,
+                init=init_from,
+                on_step=on_step,
+            )
+        except InvalidInput as exc:
+            raise click.UsageError(str(exc)) from None
     val = meta["validation"]
     click.echo(
         f"wrote {output} ({meta['steps']} steps, {meta['training_seconds'] / 60:.1f} min); "

@@ -13,7 +13,9 @@ emitters of the centre frame inside the patch; emitters just outside still spill
 
 Optimiser: Adam with gradient-norm clipping; the learning rate decays exponentially
 from `lr` to `lr · lr_final_factor` over the run (by steps or by wall time, whichever
-budget binds).
+budget binds). A run may start from trained weights (`init`: fine-tuning, a fresh
+optimiser and schedule); the weights' metadata then records the parent run, and
+`total_steps` / `total_training_seconds` count both.
 """
 
 from __future__ import annotations
@@ -217,6 +219,7 @@ class TrainState:
     seconds: float
     rng: np.random.Generator
     history: list[dict]
+    parent: dict | None = None
 
 
 def checkpoint_path(out: Path) -> Path:
@@ -241,6 +244,11 @@ def _meta(preset: Preset, sampling: str, config: TrainConfig, state: TrainState)
         # NaN (no axial RMSE in 2D) is not JSON; None is.
         "validation": {k: None if v != v else v for k, v in last.get("validation", {}).items()},
         "config": asdict(config),
+        "init": state.parent,
+        "total_steps": state.step + (state.parent or {}).get("total_steps", 0),
+        "total_training_seconds": round(
+            state.seconds + (state.parent or {}).get("total_training_seconds", 0.0), 1
+        ),
     }
 
 
@@ -274,6 +282,35 @@ def save_weights(
     return meta
 
 
+def _fine_tune_state(preset: Preset, init: Path, config: TrainConfig) -> TrainState:
+    """A run that starts from the weights at `init` with a fresh optimiser."""
+    if not init.exists():
+        raise InvalidInput(f"no weights to start from at {init}")
+    saved = torch.load(init, map_location="cpu", weights_only=False)
+    meta = saved.get("meta", {})
+    if meta.get("format") != WEIGHTS_FORMAT or meta.get("preset") != preset.name:
+        raise InvalidInput(
+            f"{init} holds {meta.get('format')!r} weights of preset {meta.get('preset')!r}; "
+            f"fine-tuning needs {WEIGHTS_FORMAT!r} weights of preset {preset.name!r}"
+        )
+    if config.channels is not None and config.channels != meta["channels"]:
+        raise InvalidInput(f"{init} has width {meta['channels']}, not {config.channels}")
+    torch.manual_seed(config.seed)
+    model, _ = build_model(saved)
+    model.train()
+    parent = {
+        "path": str(init),
+        "sampling": meta.get("sampling"),
+        "steps": meta.get("steps"),
+        "total_steps": meta.get("total_steps", meta.get("steps", 0)),
+        "total_training_seconds": meta.get(
+            "total_training_seconds", meta.get("training_seconds", 0.0)
+        ),
+    }
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    return TrainState(model, optimizer, 0, 0.0, np.random.default_rng(config.seed), [], parent)
+
+
 def train(
     preset: Preset,
     sampling: str,
@@ -281,12 +318,15 @@ def train(
     config: TrainConfig,
     *,
     resume: bool = False,
+    init: Path | None = None,
     on_step: Callable[[int, int | None, dict], None] | None = None,
 ) -> dict:
     """Train a localizer for `preset` with `sampling` and write its weights to `out`.
 
     Checkpoints go to `checkpoint_path(out)` every `config.checkpoint_every` steps;
     with `resume` a run continues from there (step, time used, optimiser, RNG).
+    `init`: weights (or a checkpoint) of the same preset to start from instead of a
+    random network (ignored when resuming a checkpoint).
     `on_step(step, total_steps, log)` is called after every step (progress bars).
     Returns the metadata written with the weights.
     """
@@ -311,7 +351,10 @@ def train(
             saved["meta"]["training_seconds"],
             rng,
             saved["history"],
+            saved["meta"].get("init"),
         )
+    elif init is not None:
+        state = _fine_tune_state(preset, Path(init), config)
     else:
         torch.manual_seed(config.seed)
         model = LocalizerNet(preset.n_frames, config.channels or preset.channels)

@@ -74,3 +74,27 @@ def test_train_command_needs_a_budget(tmp_path) -> None:
         localizer, ["train", "--preset", "2d", "-o", str(tmp_path / "w.pt")]
     )
     assert result.exit_code == 2 and "budget" in result.output
+
+
+def test_fine_tuning_starts_from_weights_and_records_the_parent(tmp_path) -> None:
+    base = tmp_path / "base.pt"
+    args = ["train", "--preset", "2d", "--steps", "2", "--channels", "4", "--batch-size", "2"]
+    args += ["--validation-size", "2", "--device", "cpu"]
+    assert CliRunner().invoke(localizer, [*args, "-o", str(base)]).exit_code == 0
+    tuned = tmp_path / "tuned.pt"
+    result = CliRunner().invoke(localizer, [*args, "--init-from", str(base), "-o", str(tuned)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(tuned.with_suffix(".json").read_text())
+    assert meta["steps"] == 2 and meta["total_steps"] == 4
+    assert meta["init"]["path"] == str(base) and meta["init"]["steps"] == 2
+    # with a zero learning rate the fine-tuned network is the parent network
+    frozen = tmp_path / "frozen.pt"
+    same = [*args, "--lr", "0", "--init-from", str(base), "-o", str(frozen)]
+    assert CliRunner().invoke(localizer, same).exit_code == 0
+    before = torch.load(base, weights_only=False)["model"]
+    after = torch.load(frozen, weights_only=False)["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # another preset's weights are refused with a clear message
+    other = ["train", "--preset", "astig3d", "--steps", "1", "--init-from", str(base)]
+    refused = CliRunner().invoke(localizer, [*other, "-o", str(tmp_path / "x.pt")])
+    assert refused.exit_code == 2 and "preset '2d'" in refused.output
