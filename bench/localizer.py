@@ -25,11 +25,16 @@ start-up excluded). At the lowest density the CNN's and the fitter's lateral RMS
 compared with the Cramér–Rao bound of the emitters they found (same PSF model and
 camera, EMCCD excess noise included), over all of them and over the isolated ones.
 
-Structure vs CSR (the paper's comparison): the shipped structure-trained CNNs and
-CSR-trained ones (`bench/models/*-csr.pt`, the shipped models' training configuration
-except `--sampling csr`, with the shipped run's step count as the budget) on frames of
-helical microtubules (`emitters.structure = "microtubules"`, three filaments of 5000
-fluorophores), several on-densities, the three SNRs.
+Structure vs CSR (the paper's comparison), at equal training budgets: structure-trained
+CNNs (`bench/models/*-structure.pt`, 15-min runs; the shipped weights are these,
+fine-tuned further) and CSR-trained ones (`bench/models/*-csr.pt`, the same training
+configuration except `--sampling csr`, with the structure run's step count as the
+budget) on frames of helical microtubules (`emitters.structure = "microtubules"`, three
+filaments of 5000 fluorophores), several on-densities, the three SNRs.
+
+Picasso runs in its own virtual environment (its dependencies clash with ours)::
+
+    python3 -m venv .venv-picasso && .venv-picasso/bin/pip install picassosr
 
     python bench/localizer.py --quick                      # ~1 min smoke run
     python bench/localizer.py --append bench/RESULTS.md --figures bench/figures
@@ -608,8 +613,20 @@ def model_lines(paths: dict[str, str]) -> list[str]:
             f"in {meta['training_seconds'] / 60:.1f} min (budget: steps {config.get('steps')}, "
             f"minutes {config.get('minutes')}; lr {config.get('lr')}, seed {config.get('seed')}; "
             f"{meta['machine']}), validation JI {validation.get('jaccard', float('nan')):.3f}"
+            + _lineage(meta)
         )
     return lines
+
+
+def _lineage(meta: dict) -> str:
+    """For fine-tuned weights: the parent run and the steps and minutes of both."""
+    parent = meta.get("init")
+    if not parent:
+        return ""
+    return (
+        f"; fine-tuned from `{parent['path']}` ({parent['steps']} steps), "
+        f"{meta['total_steps']} steps and {meta['total_training_seconds'] / 60:.1f} min in all"
+    )
 
 
 def figures(scores: list[Score], out_dir: Path) -> list[Path]:
@@ -687,8 +704,12 @@ def main() -> None:
     parser.add_argument("--snr", nargs="+", choices=list(SNR_LEVELS), default=list(SNR_LEVELS))
     parser.add_argument("--modalities", nargs="+", choices=MODALITIES, default=list(MODALITIES))
     parser.add_argument("--mt-densities", type=float, nargs="+", default=[0.5, 1.0, 2.0, 3.0])
-    parser.add_argument("--cnn-2d", default="2d", help="structure-trained 2D weights")
-    parser.add_argument("--cnn-astig3d", default="astig3d", help="structure-trained 3D weights")
+    parser.add_argument("--cnn-2d", default="2d", help="2D weights of the main comparison")
+    parser.add_argument("--cnn-astig3d", default="astig3d", help="3D weights, likewise")
+    parser.add_argument("--structure-2d", default=str(ROOT / "bench/models/2d-structure.pt"))
+    parser.add_argument(
+        "--structure-astig3d", default=str(ROOT / "bench/models/astig3d-structure.pt")
+    )
     parser.add_argument("--csr-2d", default=str(ROOT / "bench/models/2d-csr.pt"))
     parser.add_argument("--csr-astig3d", default=str(ROOT / "bench/models/astig3d-csr.pt"))
     parser.add_argument("--append", type=Path, help="append the results to this markdown file")
@@ -707,9 +728,10 @@ def main() -> None:
     ]
     log: list[str] = []
     thresholds = tune_picasso(args.modalities, args.snr, max(4, args.frames // 4), log)
-    structure = {"2d": args.cnn_2d, "astig3d": args.cnn_astig3d}
+    shipped = {"2d": args.cnn_2d, "astig3d": args.cnn_astig3d}
+    structure = {"2d": args.structure_2d, "astig3d": args.structure_astig3d}
     csr = {"2d": args.csr_2d, "astig3d": args.csr_astig3d}
-    scores = benchmark(cases, structure, thresholds)
+    scores = benchmark(cases, shipped, thresholds)
     mt_cases = [
         Case(mod, snr, d, args.frames, structure="microtubules")
         for mod in args.modalities
@@ -735,7 +757,10 @@ def main() -> None:
         "",
         *setup_paragraphs(),
         "Models:",
-        *model_lines({f"{s} {m}": p for s, by_mod in models.items() for m, p in by_mod.items()}),
+        *model_lines(
+            {f"main comparison {m}": shipped[m] for m in args.modalities}
+            | {f"{s} {m}": p for s, by_mod in models.items() for m, p in by_mod.items()}
+        ),
         "",
         "Picasso min. net gradient per modality and SNR (box "
         + ", ".join(f"{b} px {m}" for m, b in PICASSO_BOX.items())
