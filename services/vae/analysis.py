@@ -1,12 +1,16 @@
 """Heterogeneity analysis of a latent space, as in the PC-VAE paper (Binning, Results).
 
 Given particles and one latent vector per particle (the encoder's μ, or any (n, d)
-coordinates such as the PCA baseline's):
+coordinates such as the PCA baseline's), the analysis reads the latent space along its
+*axes*: by default the independent axes of the latent means (`axes.fit_independent_axes`,
+ICA; named ic_0, ic_1, ...), or the encoder's own dimensions (axes="latent"; latent_0,
+...). The baseline is read the same way (its ICA axes pca_ic_j, or its components pca_j),
+so the comparison stays like for like.
 
 - model-based parameters per particle (`parameters.estimate_parameters`);
-- Pearson and Spearman correlation of every latent dimension with every parameter, and
-  the same for the PCA baseline (`baseline.DistanceHistogramPCA`, d components);
-- per latent dimension: particles ordered along it, split into n_bins equal-count bins,
+- Pearson and Spearman correlation of every axis with every parameter, and the same for
+  the PCA baseline (`baseline.DistanceHistogramPCA`, d components);
+- per axis: particles ordered along it, split into n_bins equal-count bins,
   one super-particle per bin by joint registration of its particles, the bins'
   super-particles registered to each other, and the parameters of each fused cloud
   (precision FWHM/√n over all of its localizations);
@@ -30,6 +34,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from pointillist.core.errors import InvalidInput
+from pointillist.vae.axes import AXES, fit_independent_axes
 from pointillist.vae.baseline import DistanceHistogramPCA
 from pointillist.vae.parameters import PARAMETERS, estimate_parameters
 from pointillist.vae.registration import (
@@ -71,12 +76,16 @@ class SuperParticle:
 
 @dataclass(frozen=True)
 class HeterogeneityAnalysis:
-    """Result of `analyze`. Correlation arrays are (dimensions, len(parameter_names))."""
+    """Result of `analyze`. latent: the latent means (n, d); coordinates: the particles
+    on the analysed axes (n, k), which the correlation arrays (k, len(parameter_names)),
+    bins and best dimensions refer to; axes: 'independent' or 'latent'."""
 
     ids: np.ndarray
     dims: int
     kind: str | None
     latent: np.ndarray
+    axes: str
+    coordinates: np.ndarray
     parameters: dict[str, np.ndarray]
     parameter_names: tuple[str, ...]
     pearson: np.ndarray
@@ -86,9 +95,17 @@ class HeterogeneityAnalysis:
     baseline_spearman: np.ndarray
     bins: list[list[SuperParticle]]
 
+    def axis_name(self, j: int) -> str:
+        """The name of analysed axis j: ic_j (independent axes) or latent_j."""
+        return f"{'ic' if self.axes == 'independent' else 'latent'}_{j}"
+
+    def baseline_name(self, j: int) -> str:
+        """The name of baseline axis j: pca_ic_j or pca_j."""
+        return f"{'pca_ic' if self.axes == 'independent' else 'pca'}_{j}"
+
     @property
     def best_dimensions(self) -> dict[str, int]:
-        """Per parameter, the latent dimension with the largest |Spearman ρ| (0-based)."""
+        """Per parameter, the analysed axis with the largest |Spearman ρ| (0-based)."""
         score = np.nan_to_num(np.abs(self.spearman), nan=-1.0)
         return {name: int(np.argmax(score[:, j])) for j, name in enumerate(self.parameter_names)}
 
@@ -97,19 +114,24 @@ class HeterogeneityAnalysis:
         return [self.parameters[parameter][b.members] for b in self.bins[dimension]]
 
     def per_particle_table(self) -> dict[str, np.ndarray]:
-        """Columns for a CSV: particle, latent_0 … latent_{d-1}, then every parameter."""
+        """Columns for a CSV: particle, latent_0 … latent_{d-1}, the independent axes
+        ic_0 … (when analysed along them), then every parameter."""
         table: dict[str, np.ndarray] = {"particle": self.ids}
         table |= {f"latent_{j}": self.latent[:, j] for j in range(self.latent.shape[1])}
+        if self.axes == "independent":
+            table |= {
+                self.axis_name(j): self.coordinates[:, j] for j in range(self.coordinates.shape[1])
+            }
         return table | self.parameters
 
     def correlation_rows(self, baseline: bool = False) -> list[dict[str, object]]:
-        """One row per dimension (or PCA component) with r and ρ per parameter, rounded."""
+        """One row per axis (or baseline axis) with r and ρ per parameter, rounded."""
         pearson = self.baseline_pearson if baseline else self.pearson
         spearman = self.baseline_spearman if baseline else self.spearman
-        label = "pca" if baseline else "latent"
+        axis = self.baseline_name if baseline else self.axis_name
         rows = []
         for j in range(len(pearson)):
-            row: dict[str, object] = {"dimension": f"{label}_{j}"}
+            row: dict[str, object] = {"dimension": axis(j)}
             for k, name in enumerate(self.parameter_names):
                 row[f"r {name}"] = f"{pearson[j, k]:+.3f}"
                 row[f"ρ {name}"] = f"{spearman[j, k]:+.3f}"
@@ -124,13 +146,18 @@ def analyze(
     n_bins: int = 20,
     registration: RegistrationConfig | None = None,
     progress: Progress | None = None,
+    axes: str = "independent",
+    seed: int = 0,
 ) -> HeterogeneityAnalysis:
     """Parameters, correlations, PCA baseline and per-bin super-particles of `particles`
-    (Particles, or a list of (n_i, dims) arrays) along each column of `latent` (n, d).
+    (Particles, or a list of (n_i, dims) arrays) along each axis of `latent` (n, d).
 
     kind in {"npc2d", "npc3d", "tetrahedron", None} picks the model-based parameters
-    (None: n_localizations only).
+    (None: n_localizations only). axes: 'independent' (ICA of the latent means, `seed`
+    fixing it) or 'latent' (the columns of `latent` as they are).
     """
+    if axes not in AXES:
+        raise InvalidInput(f"axes must be one of {list(AXES)}, got {axes!r}")
     clouds, ids, dims = _clouds(particles)
     latent = _checked_latent(latent, len(clouds))
     if not 1 <= n_bins <= len(clouds):
@@ -139,27 +166,34 @@ def analyze(
     names = PARAMETERS[kind]
     values = np.column_stack([parameters[name] for name in names])
     baseline = DistanceHistogramPCA(n_components=latent.shape[1]).fit(clouds).transform(clouds)
+    coordinates = latent
+    if axes == "independent":
+        coordinates = fit_independent_axes(latent, seed).transform(latent)
+        baseline = fit_independent_axes(baseline, seed).transform(baseline)
+    n_axes = coordinates.shape[1]
     registration = registration or RegistrationConfig()
     report = progress or (lambda stage, done, total: None)
     report("register", 0, 1)
     poses = register_particles(clouds, registration)
     report("register", 1, 1)
     bins = []
-    for dimension in range(latent.shape[1]):
-        report("dimension", dimension, latent.shape[1])
+    for dimension in range(n_axes):
+        report("dimension", dimension, n_axes)
         bins.append(
-            _super_particles(clouds, latent[:, dimension], n_bins, poses, kind, registration)
+            _super_particles(clouds, coordinates[:, dimension], n_bins, poses, kind, registration)
         )
-    report("dimension", latent.shape[1], latent.shape[1])
+    report("dimension", n_axes, n_axes)
     return HeterogeneityAnalysis(
         ids=ids,
         dims=dims,
         kind=kind,
         latent=latent,
+        axes=axes,
+        coordinates=coordinates,
         parameters=parameters,
         parameter_names=names,
-        pearson=_correlations(latent, values, pearsonr),
-        spearman=_correlations(latent, values, spearmanr),
+        pearson=_correlations(coordinates, values, pearsonr),
+        spearman=_correlations(coordinates, values, spearmanr),
         baseline=baseline,
         baseline_pearson=_correlations(baseline, values, pearsonr),
         baseline_spearman=_correlations(baseline, values, spearmanr),

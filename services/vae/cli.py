@@ -21,6 +21,7 @@ from pointillist.core.config import method_params
 from pointillist.core.io import read_table
 from pointillist.core.particles import Skipped, describe_skipped, particles_from_table
 from pointillist.vae.analysis import analyze
+from pointillist.vae.axes import AXES
 from pointillist.vae.engine import (
     KINDS,
     check_kind,
@@ -106,9 +107,16 @@ def train(
 @click.option("--model", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Report dir")
 @KIND
-@click.option("--bins", "n_bins", type=int, default=20, show_default=True, help="Bins per dim.")
+@click.option("--bins", "n_bins", type=int, default=20, show_default=True, help="Bins per axis.")
+@click.option(
+    "--axes",
+    type=click.Choice(AXES),
+    default="independent",
+    show_default=True,
+    help="Bin along the independent axes of the latent means (ICA) or the latent dimensions.",
+)
 def analyze_command(
-    particles_path: str, model: str, output: str, kind: str | None, n_bins: int
+    particles_path: str, model: str, output: str, kind: str | None, n_bins: int, axes: str
 ) -> None:
     """Embed particles with a trained model and write the heterogeneity report."""
     trained = TrainedVae.load(model)
@@ -123,7 +131,7 @@ def analyze_command(
             bar.refresh()
 
         analysis = analyze(
-            particles, latent, kind=check_kind(kind), n_bins=n_bins, progress=progress
+            particles, latent, kind=check_kind(kind), n_bins=n_bins, progress=progress, axes=axes
         )
     index = write_report(analysis, Path(output))
     click.echo(f"wrote {index}")

@@ -22,6 +22,7 @@ from pointillist.core.errors import InvalidInput
 from pointillist.core.particles import Particles, Skipped, particles_from_table
 from pointillist.core.table import LocalizationTable
 from pointillist.vae.analysis import HeterogeneityAnalysis, analyze
+from pointillist.vae.axes import AXES
 from pointillist.vae.training import TrainedVae, VaeConfig, embed, train_vae
 
 #: Particle kinds with model-based parameter estimates (the paper's three data sets).
@@ -50,22 +51,28 @@ def kind_dims(kind: str | None) -> int | None:
 
 @dataclass(frozen=True)
 class Settings:
-    """What to do with one particle set: training config, analysis, particle kind."""
+    """What to do with one particle set: training config, analysis (bins, axes: see
+    `pointillist.vae.analysis`), particle kind."""
 
     config: VaeConfig = field(default_factory=VaeConfig)
     analyze: bool = True
     n_bins: int = 20
     kind: str | None = None
+    axes: str = "independent"
 
     def with_params(self, params: Mapping[str, Any]) -> Settings:
-        """These settings with ``params`` (VaeConfig fields, analyze, n_bins, kind) over them."""
+        """These settings with ``params`` (VaeConfig fields, analyze, n_bins, kind, axes)
+        over them."""
         params = plain_params(params)
         analyze = bool(params.pop("analyze", self.analyze))
         n_bins = int(params.pop("n_bins", self.n_bins))
         if n_bins < 2:
             raise InvalidInput(f"n_bins must be >= 2, got {n_bins}")
         kind = check_kind(params.pop("kind", self.kind))
-        return Settings(vae_config(params, self.config), analyze, n_bins, kind)
+        axes = str(params.pop("axes", self.axes))
+        if axes not in AXES:
+            raise InvalidInput(f"axes must be one of {list(AXES)}, got {axes!r}")
+        return Settings(vae_config(params, self.config), analyze, n_bins, kind, axes)
 
 
 def with_truth(table: LocalizationTable, truth: Mapping[str, np.ndarray]) -> LocalizationTable:
@@ -113,8 +120,12 @@ class VaeFit:
     seconds: float
 
     def table(self) -> LocalizationTable:
-        """The latent table (module docstring), with estimates when analysed."""
-        extra = self.analysis.parameters if self.analysis is not None else None
+        """The latent table (module docstring), with the analysed axes (ic_j) and the
+        estimates when analysed."""
+        if self.analysis is None:
+            return latent_table(self.particles, self.latent)
+        extra = self.analysis.per_particle_table()
+        extra.pop("particle")
         return latent_table(self.particles, self.latent, extra)
 
 
@@ -125,6 +136,7 @@ def fit_table(
     kind: str | None = None,
     analyze_latent: bool = False,
     n_bins: int = 20,
+    axes: str = "independent",
     progress: Callable[[Any], None] | None = None,
     analysis_progress: Callable[[str, int, int], None] | None = None,
 ) -> VaeFit:
@@ -135,7 +147,7 @@ def fit_table(
     trained = train_vae(particles, config, progress=progress)
     latent = embed(trained, particles)
     analysis = (
-        analyze(particles, latent, kind=kind, n_bins=n_bins, progress=analysis_progress)
+        analyze(particles, latent, kind=kind, n_bins=n_bins, progress=analysis_progress, axes=axes)
         if analyze_latent
         else None
     )
@@ -151,15 +163,15 @@ def embed_table(
 
 
 def summary_lines(analysis: HeterogeneityAnalysis) -> list[str]:
-    """Per parameter: the latent dimension most correlated with it (|Spearman ρ|), its ρ
-    and Pearson r, and the PCA baseline's best |ρ| for comparison."""
+    """Per parameter: the axis most correlated with it (|Spearman ρ|), its ρ and
+    Pearson r, and the PCA baseline's best |ρ| for comparison."""
     lines = []
     for j, name in enumerate(analysis.parameter_names):
         best = analysis.best_dimensions[name]
         rho, r = analysis.spearman[best, j], analysis.pearson[best, j]
         pca = np.nanmax(np.abs(analysis.baseline_spearman[:, j]))
         lines.append(
-            f"{name}: latent_{best} ρ = {rho:+.3f} (r = {r:+.3f}); "
+            f"{name}: {analysis.axis_name(best)} ρ = {rho:+.3f} (r = {r:+.3f}); "
             f"PCA baseline best |ρ| = {pca:.3f}"
         )
     return lines

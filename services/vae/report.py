@@ -2,7 +2,8 @@
 
 `write_report(analysis, out_dir)` writes, with matplotlib's Agg backend:
 - super_particles_top.png (and super_particles_side.png for 3D): super-particles of
-  bins 1, 5, 10, 15, 20 for every latent dimension (paper Figs. 2, 7, 9);
+  bins 1, 5, 10, 15, 20 along every analysed axis (independent axes ic_j or latent
+  dimensions latent_j, see `pointillist.vae.analysis`; paper Figs. 2, 7, 9);
 - bins_<parameter>.png: all bins along the parameter's best dimension, each panel with
   the fused cloud's estimate ± precision (Figs. 5, 8, 10, 11); heights are shown in
   side view (x, z), everything else in top view (x, y);
@@ -45,21 +46,27 @@ def write_report(analysis: HeterogeneityAnalysis, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     report = Report("PC-VAE heterogeneity analysis", out_dir)
     n, d = analysis.latent.shape
+    k = analysis.coordinates.shape[1]
     n_bins = len(analysis.bins[0])
+    along = (
+        f"the {k} independent axes of the latent means (ICA; ic_0 moves the means most)"
+        if analysis.axes == "independent"
+        else f"the {k} latent dimensions"
+    )
     report.text(
         f"{n} particles ({analysis.dims}D, kind {analysis.kind or 'unspecified'}), "
-        f"{d} latent dimensions, {n_bins} equal-count bins per dimension. Latent "
-        "dimensions are numbered from 0. Super-particles: joint registration (JRMPC) of "
-        "each bin's particles, bins registered to each other."
+        f"{d} latent dimensions, analysed along {along}, {n_bins} equal-count bins per "
+        "axis, numbered from 0. Super-particles: joint registration (JRMPC) of each bin's "
+        "particles, bins registered to each other."
     )
-    report.heading("Best dimension per parameter (largest |Spearman ρ|)")
+    report.heading("Best axis per parameter (largest |Spearman ρ|)")
     report.table(_best_rows(analysis))
-    report.heading("Correlation of the latent dimensions with the parameters")
+    report.heading("Correlation of the axes with the parameters")
     report.table(analysis.correlation_rows())
     report.heading("Baseline: PCA of pairwise/radial distance histograms")
     report.table(analysis.correlation_rows(baseline=True))
 
-    report.heading("Super-particles along every latent dimension")
+    report.heading("Super-particles along every axis")
     shown = _shown_bins(n_bins)
     views = [("top", TOP)] + ([("side", SIDE)] if analysis.dims == 3 else [])
     for name, view in views:
@@ -67,28 +74,30 @@ def write_report(analysis: HeterogeneityAnalysis, out_dir: str | Path) -> Path:
             _overview(analysis, shown, view),
             f"super_particles_{name}",
             f"Super-particles of bins {', '.join(str(b + 1) for b in shown)} (columns) for "
-            f"every latent dimension (rows), {name} view.",
+            f"every axis (rows), {name} view.",
         )
     for parameter, dimension in analysis.best_dimensions.items():
-        report.heading(f"{parameter} along latent_{dimension}")
+        report.heading(f"{parameter} along {analysis.axis_name(dimension)}")
         view = SIDE if parameter.startswith("height") and analysis.dims == 3 else TOP
         report.figure(
             _all_bins(analysis.bins[dimension], parameter, view),
             f"bins_{parameter}",
-            f"All {n_bins} bins along latent_{dimension}, the dimension most correlated with "
-            f"{parameter}; each panel gives the super-particle's estimate ± FWHM/√n.",
+            f"All {n_bins} bins along {analysis.axis_name(dimension)}, the axis most "
+            f"correlated with {parameter}; each panel gives the super-particle's estimate "
+            "± FWHM/√n.",
         )
         report.table(_bin_rows(analysis.bins[dimension], parameter))
         report.figure(
             _violins(analysis, dimension, parameter),
             f"violins_{parameter}",
-            f"Per-particle {parameter} in each bin along latent_{dimension} (mean ± sd).",
+            f"Per-particle {parameter} in each bin along {analysis.axis_name(dimension)} "
+            "(mean ± sd).",
         )
-    report.heading("Latent coordinates against the parameters")
+    report.heading("Axis coordinates against the parameters")
     report.figure(
         _scatter(analysis),
         "scatter",
-        "Latent coordinate vs per-particle parameter, with Pearson r and Spearman ρ.",
+        "Coordinate on each axis vs per-particle parameter, with Pearson r and Spearman ρ.",
     )
     pd.DataFrame(analysis.per_particle_table()).to_csv(out_dir / "latent.csv", index=False)
     report.text("Per-particle latent coordinates and parameters: latent.csv.")
@@ -113,10 +122,10 @@ def _best_rows(analysis: HeterogeneityAnalysis) -> list[dict[str, object]]:
         rows.append(
             {
                 "parameter": name,
-                "best dimension": f"latent_{j}",
+                "best axis": analysis.axis_name(j),
                 "ρ": f"{analysis.spearman[j, k]:+.3f}",
                 "r": f"{analysis.pearson[j, k]:+.3f}",
-                "best PCA component": f"pca_{b}",
+                "best PCA axis": analysis.baseline_name(b),
                 "PCA ρ": f"{analysis.baseline_spearman[b, k]:+.3f}",
             }
         )
@@ -180,7 +189,7 @@ def _overview(analysis: HeterogeneityAnalysis, shown: list[int], view: tuple[int
             if j == 0:
                 ax.set_title(f"bin {b + 1}", fontsize=9)
             if col == 0:
-                ax.set_ylabel(f"latent_{j}", fontsize=9)
+                ax.set_ylabel(analysis.axis_name(j), fontsize=9)
     _scale_bar(axes[-1, 0], frame)
     fig.tight_layout()
     return fig
@@ -218,7 +227,7 @@ def _violins(analysis: HeterogeneityAnalysis, dimension: int, parameter: str) ->
     means = [v.mean() if len(v) else np.nan for v in values]
     sds = [v.std() if len(v) else np.nan for v in values]
     ax.errorbar(positions, means, yerr=sds, fmt="o", color="k", ms=3, capsize=2)
-    ax.set_xlabel(f"bin along latent_{dimension}")
+    ax.set_xlabel(f"bin along {analysis.axis_name(dimension)}")
     ax.set_ylabel(parameter)
     ax.set_xticks(positions)
     fig.tight_layout()
@@ -226,18 +235,18 @@ def _violins(analysis: HeterogeneityAnalysis, dimension: int, parameter: str) ->
 
 
 def _scatter(analysis: HeterogeneityAnalysis) -> Figure:
-    names, d = analysis.parameter_names, analysis.latent.shape[1]
+    names, d = analysis.parameter_names, analysis.coordinates.shape[1]
     fig, axes = plt.subplots(
         len(names), d, figsize=(2.2 * d, 2.2 * len(names)), squeeze=False, sharey="row"
     )
     for k, name in enumerate(names):
         for j in range(d):
             ax = axes[k, j]
-            ax.scatter(analysis.latent[:, j], analysis.parameters[name], s=2, alpha=0.4)
+            ax.scatter(analysis.coordinates[:, j], analysis.parameters[name], s=2, alpha=0.4)
             ax.set_title(
                 f"r={analysis.pearson[j, k]:+.2f} ρ={analysis.spearman[j, k]:+.2f}", fontsize=8
             )
-            ax.set_xlabel(f"latent_{j}", fontsize=8)
+            ax.set_xlabel(analysis.axis_name(j), fontsize=8)
             ax.tick_params(labelsize=7)
         axes[k, 0].set_ylabel(name, fontsize=8)
     fig.tight_layout()

@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ def fit_with_metrics(
         kind=settings.kind,
         analyze_latent=settings.analyze,
         n_bins=settings.n_bins,
+        axes=settings.axes,
         progress=progress,
     )
     PARTICLES.labels(path).inc(len(fit.particles.ids))
@@ -319,12 +321,7 @@ class VaeWorker(RunWorker):
                 return
             if settings.kind is None and tables.particle_kind:
                 with contextlib.suppress(InvalidInput):
-                    settings = Settings(
-                        settings.config,
-                        settings.analyze,
-                        settings.n_bins,
-                        check_kind(tables.particle_kind),
-                    )
+                    settings = replace(settings, kind=check_kind(tables.particle_kind))
             await self._event(
                 run_id,
                 EVENT_START,

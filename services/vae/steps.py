@@ -54,7 +54,7 @@ def simulated_kind(ctx: RunContext) -> str | None:
 
 @register_step("vae")
 def vae_step(ctx: RunContext, params: dict[str, Any]) -> None:
-    """Params: VaeConfig fields (epochs, latent_dim, beta, ...), analyze, n_bins, kind."""
+    """Params: VaeConfig fields (epochs, latent_dim, beta, ...), analyze, n_bins, kind, axes."""
     if ctx.locs is None or not len(ctx.locs) or "particle" not in ctx.locs:
         raise InvalidInput(
             "vae: the run has no particles (use a particles simulation or a table with a "
@@ -68,6 +68,7 @@ def vae_step(ctx: RunContext, params: dict[str, Any]) -> None:
         kind=settings.kind,
         analyze_latent=settings.analyze,
         n_bins=settings.n_bins,
+        axes=settings.axes,
     )
     ctx.counters["embedded_particles"] = len(fit.particles.ids)
     ctx.counters["skipped_particles"] = len(fit.skipped)

@@ -46,6 +46,7 @@ def result() -> tuple[HeterogeneityAnalysis, list[tuple[str, int, int]]]:
         n_bins=4,
         registration=FAST,
         progress=lambda *args: calls.append(args),
+        axes="latent",
     )
     return analysis, calls
 
@@ -100,6 +101,28 @@ def test_per_particle_table_and_progress(result):
     rows = analysis.correlation_rows()
     assert rows[1]["dimension"] == "latent_1" and rows[1]["ρ radius_nm"].startswith("-0.")
     assert analysis.correlation_rows(baseline=True)[0]["dimension"] == "pca_0"
+
+
+def test_independent_axes_find_a_radius_shared_by_two_dimensions():
+    particles, radius = npc_particles(64)
+    rng = np.random.default_rng(1)
+    shared = (radius - radius.mean()) / radius.std()
+    other = rng.choice([-1.0, 1.0], len(radius))  # an independent two-state factor
+    latent = np.column_stack([shared + other, shared - other, 1e-7 * rng.normal(size=len(radius))])
+    for j in range(2):
+        assert abs(spearmanr(latent[:, j], radius)[0]) < 0.85
+    analysis = analyze(particles, latent, kind="npc2d", n_bins=4, registration=FAST)
+    assert analysis.axes == "independent" and analysis.coordinates.shape == (len(radius), 2)
+    on_axes = [abs(spearmanr(c, radius)[0]) for c in analysis.coordinates.T]
+    assert max(on_axes) > 0.95
+    best = analysis.best_dimensions["radius_nm"]  # against the model-based radius
+    assert best == int(np.argmax(on_axes)) and abs(analysis.spearman[best, 0]) > 0.75
+    assert len(analysis.bins) == 2 and analysis.axis_name(best) == f"ic_{best}"
+    table = analysis.per_particle_table()
+    assert list(table)[:6] == ["particle", "latent_0", "latent_1", "latent_2", "ic_0", "ic_1"]
+    assert analysis.correlation_rows(baseline=True)[0]["dimension"] == "pca_ic_0"
+    with pytest.raises(InvalidInput):
+        analyze(particles, latent, kind="npc2d", n_bins=4, axes="rotated")
 
 
 def test_plain_arrays_and_kind_none_work():

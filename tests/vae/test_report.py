@@ -38,11 +38,11 @@ def test_2d_report_has_figures_tables_and_latent_csv(tmp_path):
         assert imread(index.parent / f"{figure}.png").shape[0] > 100
     assert "super_particles_side.png" not in names
     markdown = index.read_text()
-    assert "| radius_nm | latent_0 |" in markdown  # best dimension table
-    assert "pca_0" in markdown and "![" in markdown
+    assert "| radius_nm | ic_" in markdown  # best axis table (independent axes)
+    assert "independent axes" in markdown and "pca_ic_0" in markdown and "![" in markdown
     assert "<table" in (index.parent / "report.html").read_text()
     table = pd.read_csv(index.parent / "latent.csv")
-    assert list(table.columns[:3]) == ["particle", "latent_0", "latent_1"]
+    assert list(table.columns[:4]) == ["particle", "latent_0", "latent_1", "ic_0"]
     assert len(table) == len(clouds)
     np.testing.assert_allclose(table["radius_nm"], analysis.parameters["radius_nm"])
 
@@ -50,9 +50,12 @@ def test_2d_report_has_figures_tables_and_latent_csv(tmp_path):
 def test_3d_report_adds_side_views(tmp_path):
     clouds, truth = clouds_and_truth("tetrahedron", 24)
     latent = np.column_stack([truth["height_nm"], -truth["height_nm"]])
-    analysis = analyze(clouds, latent, kind="tetrahedron", n_bins=4, registration=FAST)
+    analysis = analyze(
+        clouds, latent, kind="tetrahedron", n_bins=4, registration=FAST, axes="latent"
+    )
     index = write_report(analysis, tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert {"super_particles_top.png", "super_particles_side.png", "bins_height_nm.png"} <= names
     assert "height_precision_nm" in pd.read_csv(tmp_path / "latent.csv").columns
     assert "height_nm along latent_" in index.read_text()
+    assert "ic_0" not in pd.read_csv(tmp_path / "latent.csv").columns

@@ -47,3 +47,10 @@ def test_skipped_text_names_a_few_and_counts_all():
     text = skipped_text(skipped)
     assert text.startswith("25 particle(s) skipped: 0 (2 localizations (< 3))")
     assert text.endswith("and 5 more")
+
+
+def test_axes_setting_is_checked():
+    assert Settings().axes == "independent"
+    assert Settings().with_params({"axes": "latent"}).axes == "latent"
+    with pytest.raises(InvalidInput, match="axes must be one of"):
+        Settings().with_params({"axes": "pca"})
