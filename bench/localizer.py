@@ -32,9 +32,8 @@ configuration except `--sampling csr`, with the structure run's step count as th
 budget) on frames of helical microtubules (`emitters.structure = "microtubules"`, three
 filaments of 5000 fluorophores), several on-densities, the three SNRs.
 
-Picasso runs in its own virtual environment (its dependencies clash with ours)::
-
-    python3 -m venv .venv-picasso && .venv-picasso/bin/pip install picassosr
+Picasso runs in its own virtual environment (its dependencies clash with ours), made
+with `python3 -m venv .venv-picasso && .venv-picasso/bin/pip install picassosr`.
 
     python bench/localizer.py --quick                      # ~1 min smoke run
     python bench/localizer.py --append bench/RESULTS.md --figures bench/figures
