@@ -24,7 +24,7 @@ class VaeServiceConfig(ServiceConfig):
     vae_params: Annotated[
         str,
         "Default PC-VAE parameters as a YAML/JSON mapping (VaeConfig fields, analyze, n_bins, "
-        "kind, axes: independent or latent), e.g. '{epochs: 8, latent_dim: 8, analyze: true}'.",
+        "kind, axes: latent or independent), e.g. '{epochs: 8, latent_dim: 8, analyze: true}'.",
     ] = "{}"
     vae_durable: Annotated[str, "Durable consumer name shared by all VAE replicas."] = "vae"
     vae_idle_timeout_s: Annotated[

@@ -2,10 +2,10 @@
 
 Given particles and one latent vector per particle (the encoder's μ, or any (n, d)
 coordinates such as the PCA baseline's), the analysis reads the latent space along its
-*axes*: by default the independent axes of the latent means (`axes.fit_independent_axes`,
-ICA; named ic_0, ic_1, ...), or the encoder's own dimensions (axes="latent"; latent_0,
-...). The baseline is read the same way (its ICA axes pca_ic_j, or its components pca_j),
-so the comparison stays like for like.
+*axes*: by default the encoder's own dimensions (latent_0, ..., the paper's reading), or
+the independent axes of the latent means (axes="independent": `axes.fit_independent_axes`,
+ICA; named ic_0, ic_1, ...). The baseline is read the same way (its components pca_j,
+or their ICA axes pca_ic_j), so the comparison stays like for like.
 
 - model-based parameters per particle (`parameters.estimate_parameters`);
 - Pearson and Spearman correlation of every axis with every parameter, and the same for
@@ -146,15 +146,15 @@ def analyze(
     n_bins: int = 20,
     registration: RegistrationConfig | None = None,
     progress: Progress | None = None,
-    axes: str = "independent",
+    axes: str = "latent",
     seed: int = 0,
 ) -> HeterogeneityAnalysis:
     """Parameters, correlations, PCA baseline and per-bin super-particles of `particles`
     (Particles, or a list of (n_i, dims) arrays) along each axis of `latent` (n, d).
 
     kind in {"npc2d", "npc3d", "tetrahedron", None} picks the model-based parameters
-    (None: n_localizations only). axes: 'independent' (ICA of the latent means, `seed`
-    fixing it) or 'latent' (the columns of `latent` as they are).
+    (None: n_localizations only). axes: 'latent' (the columns of `latent` as they are) or
+    'independent' (ICA of the latent means, `seed` fixing it).
     """
     if axes not in AXES:
         raise InvalidInput(f"axes must be one of {list(AXES)}, got {axes!r}")

@@ -47,7 +47,7 @@ class IndependentAxes:
 
 
 def fit_independent_axes(
-    latent: np.ndarray, seed: int = 0, min_variance_fraction: float = 1e-3
+    latent: np.ndarray, seed: int = 0, min_variance_fraction: float = 1e-5
 ) -> IndependentAxes:
     """FastICA of the latent means (n, d) in their active principal subspace.
 

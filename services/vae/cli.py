@@ -111,9 +111,9 @@ def train(
 @click.option(
     "--axes",
     type=click.Choice(AXES),
-    default="independent",
+    default="latent",
     show_default=True,
-    help="Bin along the independent axes of the latent means (ICA) or the latent dimensions.",
+    help="Bin along the latent dimensions or the independent axes of the latent means (ICA).",
 )
 def analyze_command(
     particles_path: str, model: str, output: str, kind: str | None, n_bins: int, axes: str

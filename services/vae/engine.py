@@ -58,7 +58,7 @@ class Settings:
     analyze: bool = True
     n_bins: int = 20
     kind: str | None = None
-    axes: str = "independent"
+    axes: str = "latent"
 
     def with_params(self, params: Mapping[str, Any]) -> Settings:
         """These settings with ``params`` (VaeConfig fields, analyze, n_bins, kind, axes)
@@ -136,7 +136,7 @@ def fit_table(
     kind: str | None = None,
     analyze_latent: bool = False,
     n_bins: int = 20,
-    axes: str = "independent",
+    axes: str = "latent",
     progress: Callable[[Any], None] | None = None,
     analysis_progress: Callable[[str, int, int], None] | None = None,
 ) -> VaeFit:

@@ -46,7 +46,6 @@ def result() -> tuple[HeterogeneityAnalysis, list[tuple[str, int, int]]]:
         n_bins=4,
         registration=FAST,
         progress=lambda *args: calls.append(args),
-        axes="latent",
     )
     return analysis, calls
 
@@ -111,7 +110,9 @@ def test_independent_axes_find_a_radius_shared_by_two_dimensions():
     latent = np.column_stack([shared + other, shared - other, 1e-7 * rng.normal(size=len(radius))])
     for j in range(2):
         assert abs(spearmanr(latent[:, j], radius)[0]) < 0.85
-    analysis = analyze(particles, latent, kind="npc2d", n_bins=4, registration=FAST)
+    analysis = analyze(
+        particles, latent, kind="npc2d", n_bins=4, registration=FAST, axes="independent"
+    )
     assert analysis.axes == "independent" and analysis.coordinates.shape == (len(radius), 2)
     on_axes = [abs(spearmanr(c, radius)[0]) for c in analysis.coordinates.T]
     assert max(on_axes) > 0.95

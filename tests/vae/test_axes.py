@@ -12,7 +12,7 @@ def mixed_latent(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     factors = np.column_stack([rng.uniform(-1, 1, n), rng.laplace(0, 0.5, n)])
     mixing = np.array([[0.6, 0.8], [0.7, -0.5], [0.5, 0.4], [-0.4, 0.6]])
     latent = np.zeros((n, 6))
-    latent[:, :4] = factors @ mixing.T + 0.01 * rng.normal(size=(n, 4))
+    latent[:, :4] = factors @ mixing.T + 0.001 * rng.normal(size=(n, 4))
     latent[:, 4:] = 1e-6 * rng.normal(size=(n, 2))
     return latent, factors
 

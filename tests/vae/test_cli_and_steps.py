@@ -48,15 +48,16 @@ def test_train_then_analyze_writes_model_history_report_and_latent_table(particl
         "analyze", particles_csv, "--model", model, "-o", out, "--kind", "npc2d", "--bins", 5
     )
     assert result.exit_code == 0, result.output
-    assert "radius_nm: ic_" in result.output and "PCA baseline" in result.output
+    assert "radius_nm: latent_" in result.output and "PCA baseline" in result.output
     assert (out / "report.html").exists() and (out / "scatter.png").stat().st_size > 10_000
     latent = pd.read_csv(out / "latent.csv")
-    assert len(latent) == 30 and {"latent_0", "latent_3", "ic_0", "radius_nm"} <= set(latent)
-    raw = tmp_path / "raw"
-    args = ["analyze", particles_csv, "--model", model, "-o", raw, "--kind", "npc2d"]
-    result = invoke(*args, "--bins", 5, "--axes", "latent")
-    assert result.exit_code == 0 and "radius_nm: latent_" in result.output
-    assert "ic_0" not in pd.read_csv(raw / "latent.csv").columns
+    assert len(latent) == 30 and {"latent_0", "latent_3", "radius_nm"} <= set(latent.columns)
+    assert "ic_0" not in latent.columns
+    ica = tmp_path / "ica"
+    args = ["analyze", particles_csv, "--model", model, "-o", ica, "--kind", "npc2d"]
+    result = invoke(*args, "--bins", 5, "--axes", "independent")
+    assert result.exit_code == 0 and "radius_nm: ic_" in result.output
+    assert "ic_0" in pd.read_csv(ica / "latent.csv").columns
 
 
 def test_cli_errors_are_clear(particles_csv, tmp_path):

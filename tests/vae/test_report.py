@@ -29,7 +29,9 @@ def test_2d_report_has_figures_tables_and_latent_csv(tmp_path):
     latent = np.column_stack(
         [truth["radius_nm"], np.random.default_rng(0).normal(size=len(clouds))]
     )
-    analysis = analyze(clouds, latent, kind="npc2d", n_bins=5, registration=FAST)
+    analysis = analyze(
+        clouds, latent, kind="npc2d", n_bins=5, registration=FAST, axes="independent"
+    )
     index = write_report(analysis, tmp_path / "report")
     assert index == tmp_path / "report" / "report.md"
     names = {p.name for p in index.parent.iterdir()}
@@ -50,9 +52,7 @@ def test_2d_report_has_figures_tables_and_latent_csv(tmp_path):
 def test_3d_report_adds_side_views(tmp_path):
     clouds, truth = clouds_and_truth("tetrahedron", 24)
     latent = np.column_stack([truth["height_nm"], -truth["height_nm"]])
-    analysis = analyze(
-        clouds, latent, kind="tetrahedron", n_bins=4, registration=FAST, axes="latent"
-    )
+    analysis = analyze(clouds, latent, kind="tetrahedron", n_bins=4, registration=FAST)
     index = write_report(analysis, tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert {"super_particles_top.png", "super_particles_side.png", "bins_height_nm.png"} <= names

@@ -50,7 +50,7 @@ def test_skipped_text_names_a_few_and_counts_all():
 
 
 def test_axes_setting_is_checked():
-    assert Settings().axes == "independent"
-    assert Settings().with_params({"axes": "latent"}).axes == "latent"
+    assert Settings().axes == "latent"
+    assert Settings().with_params({"axes": "independent"}).axes == "independent"
     with pytest.raises(InvalidInput, match="axes must be one of"):
         Settings().with_params({"axes": "pca"})
