@@ -47,10 +47,11 @@ def test_graph_features_are_laplacian_eigenvectors_and_scaled_edges():
     # both directions present
     forward = set(zip(receiver.tolist(), sender.tolist(), strict=True))
     assert all((j, i) in forward for i, j in forward)
-    # edge features: length and unit direction, in units of scale_nm
+    # edge features: length, unit direction and offset, in units of scale_nm
     offset = (points[receiver] - points[sender]) / 1000.0
     np.testing.assert_allclose(graph.edge_features[:, 0], np.linalg.norm(offset, axis=1), rtol=1e-5)
-    np.testing.assert_allclose(np.linalg.norm(graph.edge_features[:, 1:], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(graph.edge_features[:, 1:3], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(graph.edge_features[:, 3:], offset, rtol=1e-5, atol=1e-7)
     # node features: |eigenvectors 2..6| of I - D^-1/2 A D^-1/2
     n = len(points)
     adjacency = np.zeros((n, n))
@@ -130,14 +131,45 @@ def test_training_fields_point_clustered_localizations_at_their_centroid():
     clustered = field.labels > 0
     assert clustered.any() and (~clustered).any()
     assert np.all(field.displacement_nm[~clustered] == 0)
+    whole = 0
     for lab in np.unique(field.labels[clustered]):
         members = field.labels == lab
+        if field.weights[members][0] == 0:  # cut by the window's edge: tested below
+            continue
+        whole += 1
         squeezed = field.points_nm[members] + field.displacement_nm[members]
         np.testing.assert_allclose(
             squeezed, field.points_nm[members].mean(0)[None].repeat(members.sum(), 0), atol=1e-9
         )
         assert 0.6 * 40 <= members.sum() <= 1.3 * 40  # dropout / additions
+    assert whole > 0
     assert np.all(field.classes[clustered] == 1) and np.all(field.classes[~clustered] == 0)
+
+
+def test_training_windows_with_a_margin_are_cut_from_a_larger_field():
+    rng = np.random.default_rng(3)
+    ring = np.stack([np.cos(np.linspace(0, 6, 60)), np.sin(np.linspace(0, 6, 60))], 1) * 250
+    config = AugmentConfig(
+        field_nm=1000.0, clusters_per_um2=(4, 4), background_per_um2=(20, 20), margin_nm=300.0
+    )
+    cut = 0
+    for _ in range(20):
+        field = make_training_field([Template(ring)], config, rng)
+        assert ((field.points_nm >= 0) & (field.points_nm < 1000)).all()
+        for lab in np.unique(field.labels[field.labels > 0]):
+            members = field.labels == lab
+            target = field.points_nm[members] + field.displacement_nm[members]
+            # every localization of a cluster points at one centre, that of the whole cluster
+            np.testing.assert_allclose(target, target[:1].repeat(members.sum(), 0), atol=1e-9)
+            weight = field.weights[members]
+            assert np.all(weight == weight[0])
+            # a whole cluster's kept localizations average to its centre; a cut one's do not,
+            # and a cut cluster is context only (weight 0)
+            whole = np.allclose(field.points_nm[members].mean(0), target[0], atol=1e-6)
+            assert weight[0] == float(whole)
+            cut += not whole
+        assert np.all(field.weights[field.labels == 0] == 1)
+    assert cut > 0  # clusters reaching in from outside the window are kept, cut as in inference
 
 
 def test_templates_from_labels_centre_each_cluster():

@@ -9,10 +9,21 @@ a multiple of 90° and possibly reflected), which keeps the blinking groups of t
 background. Fields are small windows (`field_nm`), because the network is local and a
 window with a few clusters is as informative as a whole field at a fraction of the cost.
 
+A window is cut from a larger field: clusters and background are drawn over the window
+grown by `margin_nm` on every side and only the localizations inside the window are
+kept. That is what inference sees (it processes a field in windows), so clusters cut by
+the window's edge and neighbours whose centres lie outside it occur in training too.
+A cut cluster's localizations are context only: their loss weight is 0, because where
+its centre lies is not decidable from the window, and inference keeps the results of
+a window's central part only, where clusters are whole.
+Without the margin a window is under-populated near its edges, and a model trained on
+250 nm-radius rings squeezed training windows almost perfectly (median cosine 0.99 to
+the true displacement) while leaving test rings 136 nm from their centres on average.
+
 Targets (nm): every clustered localization's displacement to its augmented cluster's
-centroid, 0 for background; with sub-clusters (the multiscale variant) also the
-displacement to its sub-cluster's centroid; with classes, the class of every
-localization (0 = non-clustered).
+centroid (of the whole cluster, also when the window cuts it), 0 for background; with
+sub-clusters (the multiscale variant) also the displacement to its sub-cluster's
+centroid; with classes, the class of every localization (0 = non-clustered).
 """
 
 from __future__ import annotations
@@ -42,7 +53,9 @@ class AugmentConfig:
     density range (ignored when background sources are given); dropout: fraction range of
     a template's localizations removed; additions: fraction range of extra localizations
     (jittered copies, sd `addition_jitter_nm`); jitter_nm: sd of the displacement applied
-    to every localization; scale_range: isotropic size change of a template.
+    to every localization; scale_range: isotropic size change of a template;
+    margin_nm: how far beyond the window clusters and background are drawn before the
+    window is cut out (0: only clusters centred inside the window, cut at its edge).
     """
 
     field_nm: float = 1000.0
@@ -53,17 +66,20 @@ class AugmentConfig:
     addition_jitter_nm: float = 5.0
     jitter_nm: float = 2.0
     scale_range: tuple[float, float] = (1.0, 1.0)
+    margin_nm: float = 0.0
 
 
 @dataclass
 class TrainingField:
-    """One augmented field: positions (N, 2) nm and its targets (see the module docstring)."""
+    """One augmented field: positions (N, 2) nm, its targets and loss weights (1, or 0 for the
+    localizations of clusters the window cuts; see the module docstring)."""
 
     points_nm: np.ndarray
     displacement_nm: np.ndarray
     sub_displacement_nm: np.ndarray | None
     classes: np.ndarray
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
 def templates_from_labels(
@@ -134,7 +150,7 @@ def make_training_field(
     """One training field drawn from `templates` (and background sources, if given)."""
     if not templates:
         raise InvalidInput("MIRO training needs at least one example cluster")
-    size = config.field_nm
+    size = config.field_nm + 2 * config.margin_nm
     area_um2 = (size / 1000.0) ** 2
     n_clusters = max(1, rng.poisson(rng.uniform(*config.clusters_per_um2) * area_um2))
     points, disp, sub_disp, classes, labels = [], [], [], [], []
@@ -166,10 +182,17 @@ def make_training_field(
         sub_disp.append(np.zeros_like(bg))
     classes.append(np.zeros(len(bg), dtype=np.int64))
     labels.append(np.zeros(len(bg), dtype=np.int64))
+    xy = np.concatenate(points) - config.margin_nm
+    inside = ((xy >= 0) & (xy < config.field_nm)).all(axis=1)
+    label = np.concatenate(labels)
+    cut = np.zeros(n_clusters + 1, dtype=bool)
+    cut[label[~inside]] = True
+    cut[0] = False  # background is never "cut"
     return TrainingField(
-        points_nm=np.concatenate(points),
-        displacement_nm=np.concatenate(disp),
-        sub_displacement_nm=np.concatenate(sub_disp) if has_subs else None,
-        classes=np.concatenate(classes),
-        labels=np.concatenate(labels),
+        points_nm=xy[inside],
+        displacement_nm=np.concatenate(disp)[inside],
+        sub_displacement_nm=np.concatenate(sub_disp)[inside] if has_subs else None,
+        classes=np.concatenate(classes)[inside],
+        labels=label[inside],
+        weights=(~cut[label[inside]]).astype(np.float32),
     )

@@ -4,8 +4,10 @@ Nodes are localizations; edges come from a Delaunay triangulation (scipy.spatial
 edges longer than δ removed, so sparse regions do not get spurious long links. Node
 features are the absolute values of the n = 5 eigenvectors of the symmetric normalised
 Laplacian Δ = I − D^-1/2 A D^-1/2 that follow the trivial one (Laplacian positional
-encodings; abs() removes the sign ambiguity). Edge features are the edge length and its
-unit direction. Lengths are divided by the model's `scale_nm`, so a model sees the same
+encodings; abs() removes the sign ambiguity). Edge features are the edge length, its
+unit direction and the offset vector (the paper's "distance and positional
+displacement"); models made before the offset was added read only the first three.
+Lengths are divided by the model's `scale_nm`, so a model sees the same
 numbers whatever the size of the field of view (the original code normalised each field
 to [0, 1]; a fixed scale keeps that meaning and makes tiling exact).
 
@@ -27,6 +29,8 @@ from pointillist.core.errors import InvalidInput
 
 N_EIGENVECTORS = 5
 """Laplacian eigenvectors used as node features (the paper's n = 5)."""
+EDGE_FEATURES = 5
+"""Edge feature columns: length, unit direction (2), offset (2)."""
 DENSE_EIGEN_MAX_NODES = 150
 """Components up to this size are solved densely (faster than ARPACK there)."""
 
@@ -36,8 +40,9 @@ class PointGraph:
     """A δ-pruned Delaunay graph with MIRO's node and edge features (float32).
 
     positions: (N, 2) in units of scale_nm; edge_index: (2, E) int64, rows (receiver,
-    sender), both directions present; node_features: (N, 5); edge_features: (E, 3) as
-    (length, ux, uy) with length in units of scale_nm and (ux, uy) from sender to receiver.
+    recv, sender), both directions present; node_features: (N, 5); edge_features: (E, 5) as
+    (length, ux, uy, dx, dy): length and offset (dx, dy) = length · (ux, uy) in units of
+    scale_nm, from sender to receiver.
     """
 
     positions: np.ndarray
@@ -139,6 +144,6 @@ def build_graph(points_nm: np.ndarray, delta_nm: float, scale_nm: float) -> Poin
         positions=(points / scale_nm).astype(np.float32),
         edge_index=np.stack([receiver, sender]).astype(np.int64),
         node_features=laplacian_eigenvectors(len(points), pairs),
-        edge_features=np.concatenate([length, direction], axis=1).astype(np.float32),
+        edge_features=np.concatenate([length, direction, offset], axis=1).astype(np.float32),
         scale_nm=float(scale_nm),
     )

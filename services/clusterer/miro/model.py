@@ -1,7 +1,7 @@
 """MIRO's recurrent graph network (Pallotta et al., "MIRO's architecture", Eqs. 2–3).
 
 Linear encoders lift node features v_i (5 Laplacian eigenvectors) and edge features
-e_ij (length, direction) to v'_i, e'_ij of width `hidden` (paper: 256). A hidden graph
+e_ij (length, direction, offset) to v'_i, e'_ij of width `hidden` (paper: 256). A hidden graph
 (u_i, f_ij), zeros at first, is refined K times by one shared block:
 
     f_ij ← φ([ũ_i, ũ_j, f̃_ij]),   u_i ← ψ(Σ_j f_ij),   ũ = [u, v'],  f̃ = [f, e'],
@@ -23,18 +23,22 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from pointillist.clusterer.miro.graph import N_EIGENVECTORS, PointGraph
+from pointillist.clusterer.miro.graph import EDGE_FEATURES, N_EIGENVECTORS, PointGraph
 
 
 @dataclass(frozen=True)
 class MiroConfig:
-    """Architecture: width of every latent vector, recurrent steps K, class count (0 = none)."""
+    """Architecture: width of every latent vector, recurrent steps K, class count (0 = none).
+
+    edge_features: how many of the graph's edge feature columns the model reads (5; models
+    saved before the offset columns existed read the first 3).
+    """
 
     hidden: int = 256
     steps: int = 12
     n_classes: int = 0
     node_features: int = N_EIGENVECTORS
-    edge_features: int = 3
+    edge_features: int = EDGE_FEATURES
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,7 +75,7 @@ class Miro(nn.Module):
         h = self.config.hidden
         receiver, sender = edge_index[0], edge_index[1]
         v = self.node_encoder(node_features)
-        e = self.edge_encoder(edge_features)
+        e = self.edge_encoder(edge_features[:, : self.config.edge_features])
         w_recv, w_send, w_edge = (
             self.phi_receiver.weight,
             self.phi_sender.weight,

@@ -68,7 +68,7 @@ PRESETS: dict[str, MiroPreset] = {
             steps=15,
             delta_nm=200.0,
             scale_nm=500.0,
-            field_nm=1000.0,
+            field_nm=3000.0,
         ),
         MiroPreset(
             "ring",
@@ -77,7 +77,7 @@ PRESETS: dict[str, MiroPreset] = {
             steps=15,
             delta_nm=200.0,
             scale_nm=500.0,
-            field_nm=1000.0,
+            field_nm=3000.0,
         ),
         MiroPreset(
             "npc_multiscale",
@@ -97,7 +97,7 @@ PRESETS: dict[str, MiroPreset] = {
             delta_nm=200.0,
             scale_nm=500.0,
             class_names=("non-clustered", "c_shape", "ring"),
-            field_nm=1000.0,
+            field_nm=3000.0,
         ),
     )
 }

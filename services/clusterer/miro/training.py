@@ -81,7 +81,12 @@ def _field_area_um2(points_nm: np.ndarray) -> float:
 
 
 def augment_config_for(preset: MiroPreset, fields: Sequence[ExampleField]) -> AugmentConfig:
-    """Densities and window size measured on the example fields (±20 % around their mean)."""
+    """Densities, window size and margin measured on the example fields.
+
+    Densities span ±20 % around the examples' mean; the margin (see `augment`) is the
+    largest distance of an example localization from its cluster's centroid, so any
+    cluster that reaches into a window can be drawn.
+    """
     area = np.array([_field_area_um2(f.points_nm) for f in fields])
     n_clusters = np.array([len(np.unique(f.labels[f.labels > 0])) for f in fields])
     n_background = np.array([np.count_nonzero(f.labels == 0) for f in fields])
@@ -89,11 +94,12 @@ def augment_config_for(preset: MiroPreset, fields: Sequence[ExampleField]) -> Au
     cluster_density = float(np.mean(n_clusters / area))
     background_density = float(np.mean(n_background / area))
     density = float(np.mean(n_points / area))
-    extents = []
+    extents, radii = [], []
     for f in fields:
         for lab in np.unique(f.labels[f.labels > 0]):
             pts = f.points_nm[f.labels == lab]
             extents.append(np.ptp(pts, axis=0).max())
+            radii.append(np.linalg.norm(pts - pts.mean(axis=0), axis=1).max())
     window = preset.field_nm
     if window is None:
         window = float(np.sqrt(TARGET_POINTS_PER_FIELD / density) * 1000.0)
@@ -102,6 +108,7 @@ def augment_config_for(preset: MiroPreset, fields: Sequence[ExampleField]) -> Au
         field_nm=window,
         clusters_per_um2=(0.8 * cluster_density, 1.2 * cluster_density),
         background_per_um2=(0.8 * background_density, 1.2 * background_density),
+        margin_nm=float(max(radii)),
     )
 
 
@@ -124,6 +131,7 @@ class _Batch:
     target: torch.Tensor
     sub_target: torch.Tensor | None
     classes: torch.Tensor
+    weights: torch.Tensor
 
 
 def _batch(
@@ -161,6 +169,7 @@ def _batch(
         target=cat([tf.displacement_nm / scale for _, tf, _ in parts]).float(),
         sub_target=sub,
         classes=cat([tf.classes for _, tf, _ in parts]).long(),
+        weights=cat([tf.weights for _, tf, _ in parts]).float(),
     )
 
 
@@ -174,21 +183,30 @@ def miro_loss(
     k_star: int | None = None,
     classes: torch.Tensor | None = None,
     class_weight: float = 1.0,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The paper's loss averaged over steps: L_r + L_d (+ α·CE); see the module docstring."""
+    """The paper's loss averaged over steps: L_r + L_d (+ α·CE); see the module docstring.
+
+    weights (N,) of 0/1 drop localizations from the means (L_d: edges between two kept
+    ones); None keeps all.
+    """
     receiver, sender = edge_index[0], edge_index[1]
+    w = positions.new_ones(len(positions)) if weights is None else weights
+    w_edge = w[receiver] * w[sender]
+    n_nodes, n_edges = w.sum().clamp(min=1), w_edge.sum().clamp(min=1)
     steps = len(output.displacements)
     total = positions.new_zeros(())
     for k, predicted in enumerate(output.displacements):
         goal = sub_target if (k_star is not None and k < k_star) else target
-        loss_r = (predicted - goal).abs().sum(dim=1).mean()
+        loss_r = ((predicted - goal).abs().sum(dim=1) * w).sum() / n_nodes
         p_hat, p = positions + predicted, positions + goal
         d_hat = (p_hat[receiver] - p_hat[sender]).norm(dim=1)
         d = (p[receiver] - p[sender]).norm(dim=1)
-        loss_d = (d_hat - d).abs().mean() if len(d) else positions.new_zeros(())
+        loss_d = ((d_hat - d).abs() * w_edge).sum() / n_edges
         total = total + loss_r + loss_d
         if output.logits and classes is not None:
-            total = total + class_weight * F.cross_entropy(output.logits[k], classes)
+            ce = F.cross_entropy(output.logits[k], classes, reduction="none")
+            total = total + class_weight * (ce * w).sum() / n_nodes
     return total / steps
 
 
@@ -242,6 +260,7 @@ def train_miro(
             k_star=preset.k_star,
             classes=batch.classes,
             class_weight=settings.class_weight,
+            weights=batch.weights,
         )
         optimiser.zero_grad()
         loss.backward()
