@@ -336,11 +336,13 @@ def miro_model_line(path: Path) -> str:
     history = meta.get("history", {})
     config = meta.get("config", {})
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    steps = history.get("total_steps", history.get("steps"))
+    minutes = history.get("total_training_minutes", history.get("training_minutes", float("nan")))
+    continued = " in all, over several continued runs" if "total_steps" in history else ""
     return (
         f"`{shown}`: hidden {config.get('hidden')}, K = {config.get('steps')}, "
-        f"{history.get('steps')} steps in {history.get('training_minutes', float('nan')):.1f} min "
-        f"({history.get('device')}), DBSCAN eps {meta['eps_nm']:.1f} nm, "
-        f"minPts {meta['min_samples']}"
+        f"{steps} steps in {minutes:.1f} min{continued} ({history.get('device')}), "
+        f"DBSCAN eps {meta['eps_nm']:.1f} nm, minPts {meta['min_samples']}"
     )
 
 

@@ -85,6 +85,13 @@ def train_miro_command(
             )
     if init is not None:
         trained.history["initialised_from"] = str(init)
+        earlier = start.history
+        h = trained.history
+        h["total_steps"] = earlier.get("total_steps", earlier.get("steps", 0)) + h["steps"]
+        h["total_training_minutes"] = (
+            earlier.get("total_training_minutes", earlier.get("training_minutes", 0.0))
+            + h["training_minutes"]
+        )
     save_model(trained, output)
     h = trained.history
     click.echo(
