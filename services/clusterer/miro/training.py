@@ -268,7 +268,7 @@ def train_miro(
         step += 1
         losses.append(loss.item())
         if on_step is not None:
-            on_step(step, float(loss), (time.monotonic() - start) / 60.0)
+            on_step(step, losses[-1], (time.monotonic() - start) / 60.0)
     model.eval()
     trained = TrainedMiro(model.cpu(), preset, augment, eps_nm=1.0, min_samples=2)
     trained.history = {
