@@ -211,7 +211,12 @@ class MethodResult:
     setup_s: float = 0.0
     scores: list[dict[str, float]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
-    example_labels: np.ndarray | None = None
+    labels: list[np.ndarray] = field(default_factory=list)
+    """Predicted labels per test field (-1 = non-clustered), for re-scoring at other ξ."""
+
+    @property
+    def example_labels(self) -> np.ndarray | None:
+        return self.labels[0] if self.labels else None
 
     @property
     def ok(self) -> bool:
@@ -233,15 +238,14 @@ def score_fields(
 ) -> MethodResult:
     """Run `fit` (points → labels, -1 = non-clustered) on every test field and score it."""
     started = time.perf_counter()
-    for i, f in enumerate(case.test):
+    for f in case.test:
         t0 = time.perf_counter()
         labels = fit(f.points_nm)
         result.seconds.append(time.perf_counter() - t0)
         result.scores.append(
             evaluate_clustering(f.points_nm, f.labels, labels, true_noise_label=0, xi_nm=xi_nm)
         )
-        if i == 0:
-            result.example_labels = labels
+        result.labels.append(labels)
     progress(
         f"{case.name}: {LABEL[result.method]} on {len(case.test)} fields in "
         f"{time.perf_counter() - started:.1f} s (ARIc {result.mean('ari_c'):.3f}, "
@@ -387,6 +391,27 @@ def run_caml(case: Case, args: argparse.Namespace, xi_nm: float) -> MethodResult
 
 
 # --------------------------------------------------------------------------- tables
+
+
+def xi_sweep_table(case: Case, results: dict[str, MethodResult], xis: Sequence[float]) -> list[str]:
+    """JIc (mean over the test fields) of every method re-scored at each pairing distance ξ:
+    how much of a JIc gap is the unstated ξ rather than the clustering."""
+    head = "| method | " + " | ".join(f"JIc, ξ = {xi:g} nm" for xi in xis) + " |"
+    rows = [head, "|---|" + "---|" * len(xis)]
+    for method, result in results.items():
+        if not result.ok:
+            continue
+        cells = []
+        for xi in xis:
+            jic = [
+                evaluate_clustering(
+                    f.points_nm, f.labels, labels, true_noise_label=0, xi_nm=xi, metrics=["jic"]
+                )["jic"]
+                for f, labels in zip(case.test, result.labels, strict=True)
+            ]
+            cells.append(f"{np.mean(jic):.2f}")
+        rows.append(f"| {LABEL[method]} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def fmt_cell(values: np.ndarray, metric: str) -> str:
@@ -952,6 +977,13 @@ def main() -> None:
         help="where the CAML models trained here are kept",
     )
     parser.add_argument("--xi-nm", type=float, default=DEFAULT_XI_NM, help="JIc pairing distance")
+    parser.add_argument(
+        "--xi-sweep",
+        type=float,
+        nargs="+",
+        metavar="NM",
+        help="also tabulate JIc re-scored at these pairing distances ξ (nm)",
+    )
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--scale-dbscan-points", type=int, default=1_000_000)
@@ -993,6 +1025,8 @@ def main() -> None:
     for name, case in cases.items():
         text += [f"#### {name} ({len(case.test)} test fields)", ""]
         text += [*case_table(case, all_results[name]), "", *parameter_lines(all_results[name]), ""]
+        if args.xi_sweep:
+            text += [*xi_sweep_table(case, all_results[name], args.xi_sweep), ""]
     figures: list[Path] = []
     if args.figures and all_results:
         figures.append(table1_figure(cases, all_results, args.figures / "clustering-table1.png"))

@@ -27,6 +27,7 @@ def test_quick_run_appends_a_clusterer_section(tmp_path: Path) -> None:
         "--skip-fgfr1",
         "--append", str(results),
         "--figures", str(tmp_path / "figures"),
+        "--xi-sweep", "50", "400",
     ]  # fmt: skip
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 0, run.stderr
@@ -41,6 +42,11 @@ def test_quick_run_appends_a_clusterer_section(tmp_path: Path) -> None:
     dbscan_cells = [c.strip() for c in rows["**DBSCAN, tuned**"].split("|")[2:-1]]
     assert len(dbscan_cells) == 9 and all("±" in c for c in dbscan_cells[:8])
     assert "±" in rows["**HDBSCAN, tuned**"]
+    # The ξ sweep re-scores the same labels: at the table's ξ (50 nm) it gives the table's
+    # JIc, and a wider ξ can only pair more clusters.
+    sweep = [float(c) for c in rows["DBSCAN, tuned"].split("|")[2:-1]]
+    assert len(sweep) == 2 and sweep[0] <= sweep[1]
+    assert f"{sweep[0]:.2f}" == dbscan_cells[2].split(" ± ")[0]
     # MIRO could not run, so its targets are not met or not checked, never passed.
     assert "C-shapes JIc ≥ 0.95: not checked" in section
     assert "every scenario: **FAIL** (not run: c_shape)" in section
