@@ -36,7 +36,13 @@ import numpy as np
 import torch
 from localizer import add_to_section, machine
 
-from pointillist.reconstructor.engine import ReconstructResult, Settings, reconstruct_table
+from pointillist.core.config import parse_param
+from pointillist.reconstructor.engine import (
+    ReconstructResult,
+    Settings,
+    recon_config,
+    reconstruct_table,
+)
 from pointillist.reconstructor.training import ReconConfig
 from pointillist.simulator.projections import ProjectionSimConfig, simulate_projections
 
@@ -125,11 +131,20 @@ def main() -> None:
     parser.add_argument("--noise-model", default="torus", choices=MODELS)
     parser.add_argument("--epochs", type=int, default=ReconConfig.epochs)
     parser.add_argument("--noise-epochs", type=int, help="epochs of the degradation runs")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a ReconConfig field for every run, e.g. lr=0.0003 (repeatable)",
+    )
     parser.add_argument("--append", type=Path, help="append the results to this markdown file")
     parser.add_argument("--figures", type=Path, help="write PNG figures into this folder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = ReconConfig(device="auto", epochs=args.epochs)
+    config = recon_config(
+        dict(parse_param(p) for p in args.param), ReconConfig(device="auto", epochs=args.epochs)
+    )
     n_views = args.views
     if args.quick:
         config = dataclasses.replace(config, epochs=2, image_px=32, width=4)
