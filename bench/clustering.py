@@ -88,6 +88,7 @@ REFERENCE_SCENARIO = "scenario8_blinking"
 COLUMNS = ("ari_dagger", "iou", "jic", "rmsre_n", "rmse_xy_nm", "ami", "ari_c", "ari")
 """Metric columns in the paper's Table 1 order."""
 HEADERS = ("ARI†", "IoU", "JIc", "RMSRE_N", "RMSE_x,y (nm)", "AMI", "ARIc", "ARI")
+METRIC_LABEL = dict(zip(COLUMNS, HEADERS, strict=True))
 
 # The MIRO paper's Table 1 (Pallotta et al.), copied as published: mean ± sd over 47
 # fields (50 for C-shapes and rings), columns in COLUMNS order. The extracted text lost
@@ -295,7 +296,7 @@ def run_dbscan(case: Case, choice: DbscanChoice, xi_nm: float) -> MethodResult:
     result = MethodResult(
         "dbscan",
         params=f"eps {choice.eps_nm:.1f} nm, minPts {choice.min_samples} "
-        f"(example-field {choice.metric} {choice.train_score:.3f})",
+        f"(example-field {METRIC_LABEL[choice.metric]} {choice.train_score:.3f})",
         setup_s=choice.seconds,
     )
     clusterer = DBSCANClusterer(choice.eps_nm, choice.min_samples)
@@ -946,7 +947,8 @@ def setup_paragraph(args: argparse.Namespace) -> list[str]:
         "scenarios: the 47 files other than the MIRO preset's three; C-shapes and rings: 50 "
         f"fresh simulations, seeds {SIMULATED_TEST_SEED:,} + i). DBSCAN: eps × minPts grid "
         "(eps 5–320 nm geometric, minPts 2 to 0.8 × the median true cluster size) with the "
-        f"best mean {args.dbscan_metric} on the example fields (Nieves et al.'s tuning: ARI); "
+        f"best mean {METRIC_LABEL[args.dbscan_metric]} on the example fields "
+        "(Nieves et al.'s tuning: ARI); "
         "HDBSCAN: min_cluster_size by the best mean ARI; MIRO+DBSCAN: the model file's own "
         "post-squeeze DBSCAN parameters (tuned on the example fields at training); CAML: "
         f"network `{args.caml_model}` trained for at most {args.caml_minutes:g} min on the "
