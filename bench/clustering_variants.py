@@ -196,7 +196,7 @@ def main() -> None:
     text = "\n".join(lines + body) + "\n"
     print(text)
     if args.append:
-        add_to_section(args.append, "Clusterer: MIRO variants", text)
+        add_to_section(args.append, "## Clusterer: MIRO variants", text)
 
 
 if __name__ == "__main__":
