@@ -166,7 +166,8 @@ def train_and_embed(particles: Particles, config: VaeConfig, label: str) -> tupl
     progress(
         f"{label}: {len(trained.history)} epochs, {per_epoch:.1f} s/epoch, loss {last['loss']:.4g}"
     )
-    return latent, {"epochs": len(trained.history), "s_per_epoch": per_epoch, "seconds": seconds}
+    summary = {"epochs": len(trained.history), "s_per_epoch": per_epoch, "seconds": seconds}
+    return latent, summary | {"loss": last["loss"]}
 
 
 def simulated_section(config: VaeConfig, quick: bool, figures: Path | None) -> str:
@@ -240,18 +241,15 @@ def variants_section(config: VaeConfig, variants: list[str], quick: bool) -> str
     configs = [vae_config(changed, config) for changed in changes]  # refuse typos up front
     rows = []
     for changed, variant in zip(changes, configs, strict=True):
-        start = time.perf_counter()
-        trained = train_vae(particles, variant)
-        latent = embed(trained, particles)
-        seconds = time.perf_counter() - start
+        label = ", ".join(f"{k} {v}" for k, v in changed.items()) or "as configured"
+        latent, summary = train_and_embed(particles, variant, f"variant {label}")
         dim, rho = best_rho(latent, values)
         axis, axis_rho = best_rho(independent(latent), values)
-        label = ", ".join(f"{k} {v}" for k, v in changed.items()) or "as configured"
         progress(f"variant {label}: latent_{dim} {rho:+.3f}, ic_{axis} {axis_rho:+.3f}")
         rows.append(
             f"| {label} | latent_{dim} {rho:+.3f} | ic_{axis} {axis_rho:+.3f} | "
-            f"{linear_r2(latent, values):.3f} | {trained.history[-1]['loss']:.4f} | "
-            f"{len(trained.history)} | {seconds:.0f} |"
+            f"{linear_r2(latent, values):.3f} | {summary['loss']:.4f} | "
+            f"{summary['epochs']} | {summary['seconds']:.0f} |"
         )
     head = (
         f"2D NPC, {len(particles.ids)} particles, true radius_nm; each row one training "
