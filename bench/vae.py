@@ -166,8 +166,12 @@ def train_and_embed(particles: Particles, config: VaeConfig, label: str) -> tupl
     progress(
         f"{label}: {len(trained.history)} epochs, {per_epoch:.1f} s/epoch, loss {last['loss']:.4g}"
     )
-    summary = {"epochs": len(trained.history), "s_per_epoch": per_epoch, "seconds": seconds}
-    return latent, summary | {"loss": last["loss"]}
+    return latent, {
+        "epochs": len(trained.history),
+        "s_per_epoch": per_epoch,
+        "seconds": seconds,
+        "loss": last["loss"],
+    }
 
 
 def simulated_section(config: VaeConfig, quick: bool, figures: Path | None) -> str:
