@@ -21,6 +21,7 @@ from pointillist.reconstructor.geometry import project
 from pointillist.reconstructor.render import render
 
 STAGES = 5
+LEAKY_SLOPE = 0.1
 SIGMA_FACTOR = 4.0
 """The output σ stays within [1/4, 4] × the input σ. Unbounded (softplus), it ran away
 to ~10⁶ nm on CPU runs of the asymmetric model once the input σ was small; a uniform
@@ -35,7 +36,17 @@ beyond it can leave every view and would never get a gradient back."""
 
 
 class PoseNet(nn.Module):
-    """(B, 1, S, S) images -> rotvec (B, 3), shift (B, 2), sigma (B,)."""
+    """(B, 1, S, S) images -> rotvec (B, 3), shift (B, 2), sigma (B,).
+
+    Weights start as He et al. (2015) prescribe for Leaky-ReLU (variance 2 / ((1 + a²)
+    fan_in)), biases at zero. With PyTorch's default initialisation the signal that
+    tells one image from another shrinks through the 12 layers to ~10⁻⁵ of the
+    features (their spread over 256 different views), so every view gets the same pose
+    and the loss has nothing to turn the network with; a run then either breaks out
+    late by chance or never does (1 cylinder run in 5 stayed at one pose for all 60
+    epochs; bench/RESULTS.md, "Reconstructor"). With He initialisation the poses
+    differ from the first step on.
+    """
 
     def __init__(self, image_px: int, width: int = 16, hidden: int = 256) -> None:
         super().__init__()
@@ -47,9 +58,9 @@ class PoseNet(nn.Module):
             out = width * 2**stage
             layers += [
                 nn.Conv2d(channels, out, 3, stride=2, padding=1),
-                nn.LeakyReLU(0.1),
+                nn.LeakyReLU(LEAKY_SLOPE),
                 nn.Conv2d(out, out, 3, stride=1, padding=1),
-                nn.LeakyReLU(0.1),
+                nn.LeakyReLU(LEAKY_SLOPE),
             ]
             channels = out
         self.features = nn.Sequential(*layers)
@@ -57,9 +68,13 @@ class PoseNet(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(channels * side * side, hidden),
-            nn.LeakyReLU(0.1),
+            nn.LeakyReLU(LEAKY_SLOPE),
             nn.Linear(hidden, 6),
         )
+        for layer in self.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
+                nn.init.zeros_(layer.bias)
 
     def forward(
         self, images: torch.Tensor, sigma_in: float
