@@ -109,6 +109,21 @@ def test_loss_is_zero_for_perfect_displacements_and_grows_with_error():
     assert float(miro_loss(out, positions, target, index)) == pytest.approx(0.1, abs=1e-6)
 
 
+def test_huber_loss_is_quadratic_below_its_threshold_and_l1_above():
+    positions = torch.zeros((1, 2))
+    target = torch.zeros((1, 2))
+    index = torch.zeros((2, 0), dtype=torch.long)
+
+    def loss(error: float, huber: float) -> float:
+        out = SimpleNamespace(displacements=[target + torch.tensor([[error, 0.0]])], logits=[])
+        return float(miro_loss(out, positions, target, index, huber=huber))
+
+    assert loss(0.05, 0.0) == pytest.approx(0.05)  # the paper's L1
+    assert loss(0.05, 0.2) == pytest.approx(0.5 * 0.05**2 / 0.2)  # small error: quadratic,
+    assert loss(0.01, 0.2) / loss(0.02, 0.2) == pytest.approx(0.25)  # so its pull fades at 0
+    assert loss(1.0, 0.2) == pytest.approx(1.0 - 0.1)  # large error: L1 less β/2
+
+
 def test_multiscale_loss_uses_sub_targets_before_k_star():
     positions = torch.zeros((2, 2))
     target = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
@@ -170,6 +185,33 @@ def test_training_windows_with_a_margin_are_cut_from_a_larger_field():
             cut += not whole
         assert np.all(field.weights[field.labels == 0] == 1)
     assert cut > 0  # clusters reaching in from outside the window are kept, cut as in inference
+
+
+@pytest.mark.parametrize("min_inside", [1.0, 0.9])
+def test_a_cluster_cut_only_in_its_tail_stays_a_training_target(min_inside: float):
+    # a tight 95-localization core with 5 tail localizations 300 nm out: windows often cut
+    # the tail only; below min_inside_fraction inside, a cluster is context (weight 0)
+    rng = np.random.default_rng(4)
+    tail = 300 * np.stack([np.cos(np.arange(5)), np.sin(np.arange(5))], 1)
+    cluster = np.concatenate([rng.normal(0, 20, (95, 2)), tail])
+    config = AugmentConfig(
+        field_nm=800.0,
+        clusters_per_um2=(4, 4),
+        background_per_um2=(20, 20),
+        dropout=(0, 0),
+        additions=(0, 0),
+        margin_nm=320.0,
+        min_inside_fraction=min_inside,
+    )
+    tail_cut_targets = 0
+    for _ in range(30):
+        field = make_training_field([Template(cluster)], config, rng)
+        for lab in np.unique(field.labels[field.labels > 0]):
+            members = field.labels == lab
+            inside = members.sum() / len(cluster)
+            assert np.all(field.weights[members] == float(inside >= min_inside))
+            tail_cut_targets += 0.9 <= inside < 1.0 and field.weights[members][0] == 1
+    assert (tail_cut_targets > 0) == (min_inside < 1.0)
 
 
 def test_templates_from_labels_centre_each_cluster():

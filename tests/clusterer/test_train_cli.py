@@ -26,9 +26,15 @@ def untuned(monkeypatch):
 def test_train_continue_and_refuse_another_presets_model(tmp_path, untuned):
     first, second = tmp_path / "first.pt", tmp_path / "second.pt"
     common = ["--scenario", "npc_multiscale", "--minutes", "2", "--batch-fields", "1"]
-    result = CliRunner().invoke(train_miro_command, [*common, "--max-steps", "3", "-o", first])
+    tuned = ["--huber-nm", "20", "--min-inside", "0.9"]
+    result = CliRunner().invoke(
+        train_miro_command, [*common, *tuned, "--max-steps", "3", "-o", first]
+    )
     assert result.exit_code == 0, result.output
     assert "3 steps" in result.output
+    saved = json.loads(first.with_suffix(".json").read_text())
+    assert saved["history"]["settings"]["huber_nm"] == 20
+    assert saved["augment"]["min_inside_fraction"] == 0.9
     result = CliRunner().invoke(
         train_miro_command, [*common, "--max-steps", "2", "--init", first, "-o", second]
     )

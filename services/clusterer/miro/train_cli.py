@@ -32,6 +32,20 @@ DEFAULT_NIEVES_DIR = "../shared/data/nieves2023"
 @click.option("--batch-fields", type=int, default=4, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--huber-nm",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Smooth-L1 loss, quadratic below this error (nm); 0 = the paper's L1.",
+)
+@click.option(
+    "--min-inside",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="A cluster the window cuts is a target when this fraction of it is inside.",
+)
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda when present).")
 @click.option(
@@ -49,6 +63,8 @@ def train_miro_command(
     batch_fields: int,
     lr: float,
     seed: int,
+    huber_nm: float,
+    min_inside: float,
     threads: int,
     device: str | None,
     init: Path | None,
@@ -69,7 +85,13 @@ def train_miro_command(
             raise click.UsageError(f"--init model is for {start.preset.name}, not {preset.name}")
         initial = start.model.state_dict()
     settings = TrainSettings(
-        minutes=minutes, max_steps=max_steps, batch_fields=batch_fields, learning_rate=lr, seed=seed
+        minutes=minutes,
+        max_steps=max_steps,
+        batch_fields=batch_fields,
+        learning_rate=lr,
+        seed=seed,
+        huber_nm=huber_nm,
+        min_inside_fraction=min_inside,
     )
     with tqdm(total=round(minutes * 60), unit="s", desc=f"train miro/{scenario}") as bar:
 

@@ -9,6 +9,12 @@ applied at every recurrent step k and averaged over the K steps:
 
 with p = x + r and p̂^k = x + r̂^k; multiscale models take the sub-cluster displacements
 as r for k < k*; classifying models add α · cross-entropy of the class logits.
+`TrainSettings.huber_nm` > 0 replaces |·| by the smooth L1 (Huber) function, quadratic
+below that error: with the paper's L1 a model can stay at zero displacement for good
+where most weighted localizations are background (L1's gradient does not shrink near
+zero, so background pulls back as hard as any cluster pulls), which is what the shipped
+scenario 6 and 9 and all blinking models did until this option (bench/RESULTS.md,
+"MIRO models stuck at zero displacement").
 After training, DBSCAN's eps and min_samples for the squeezed points are tuned on the
 example fields (`tune_post_dbscan`), where the paper picked them by eye.
 """
@@ -51,7 +57,11 @@ class ExampleField:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimisation settings; training stops at `minutes` or `max_steps`, whichever first."""
+    """Optimisation settings; training stops at `minutes` or `max_steps`, whichever first.
+
+    huber_nm: errors below this (nm) cost quadratically (0: the paper's L1; module
+    docstring). min_inside_fraction: `AugmentConfig.min_inside_fraction` of the windows.
+    """
 
     minutes: float = 8.0
     max_steps: int = 100_000
@@ -59,6 +69,8 @@ class TrainSettings:
     learning_rate: float = 1e-3
     class_weight: float = 1.0
     seed: int = 0
+    huber_nm: float = 0.0
+    min_inside_fraction: float = 1.0
 
 
 @dataclass
@@ -80,7 +92,9 @@ def _field_area_um2(points_nm: np.ndarray) -> float:
     return float(np.prod(np.maximum(extent, 1.0)) / 1e6)
 
 
-def augment_config_for(preset: MiroPreset, fields: Sequence[ExampleField]) -> AugmentConfig:
+def augment_config_for(
+    preset: MiroPreset, fields: Sequence[ExampleField], min_inside_fraction: float = 1.0
+) -> AugmentConfig:
     """Densities, window size and margin measured on the example fields.
 
     Densities span ±20 % around the examples' mean; the margin (see `augment`) is the
@@ -109,6 +123,7 @@ def augment_config_for(preset: MiroPreset, fields: Sequence[ExampleField]) -> Au
         clusters_per_um2=(0.8 * cluster_density, 1.2 * cluster_density),
         background_per_um2=(0.8 * background_density, 1.2 * background_density),
         margin_nm=float(max(radii)),
+        min_inside_fraction=min_inside_fraction,
     )
 
 
@@ -184,12 +199,19 @@ def miro_loss(
     classes: torch.Tensor | None = None,
     class_weight: float = 1.0,
     weights: torch.Tensor | None = None,
+    huber: float = 0.0,
 ) -> torch.Tensor:
     """The paper's loss averaged over steps: L_r + L_d (+ α·CE); see the module docstring.
 
     weights (N,) of 0/1 drop localizations from the means (L_d: edges between two kept
-    ones); None keeps all.
+    ones); None keeps all. huber > 0 (scale units): smooth L1 instead of |·|.
     """
+
+    def error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if huber > 0:
+            return F.smooth_l1_loss(a, b, reduction="none", beta=huber)
+        return (a - b).abs()
+
     receiver, sender = edge_index[0], edge_index[1]
     w = positions.new_ones(len(positions)) if weights is None else weights
     w_edge = w[receiver] * w[sender]
@@ -198,11 +220,11 @@ def miro_loss(
     total = positions.new_zeros(())
     for k, predicted in enumerate(output.displacements):
         goal = sub_target if (k_star is not None and k < k_star) else target
-        loss_r = ((predicted - goal).abs().sum(dim=1) * w).sum() / n_nodes
+        loss_r = (error(predicted, goal).sum(dim=1) * w).sum() / n_nodes
         p_hat, p = positions + predicted, positions + goal
         d_hat = (p_hat[receiver] - p_hat[sender]).norm(dim=1)
         d = (p[receiver] - p[sender]).norm(dim=1)
-        loss_d = ((d_hat - d).abs() * w_edge).sum() / n_edges
+        loss_d = (error(d_hat, d) * w_edge).sum() / n_edges
         total = total + loss_r + loss_d
         if output.logits and classes is not None:
             ce = F.cross_entropy(output.logits[k], classes, reduction="none")
@@ -231,7 +253,7 @@ def train_miro(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    augment = augment_config_for(preset, fields)
+    augment = augment_config_for(preset, fields, settings.min_inside_fraction)
     templates = templates_for(fields)
     backgrounds = [f.points_nm[f.labels == 0] for f in fields] if preset.blinking else []
     config = MiroConfig(hidden=preset.hidden, steps=preset.steps, n_classes=len(preset.class_names))
@@ -261,6 +283,7 @@ def train_miro(
             classes=batch.classes,
             class_weight=settings.class_weight,
             weights=batch.weights,
+            huber=settings.huber_nm / preset.scale_nm,
         )
         optimiser.zero_grad()
         loss.backward()
