@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,27 @@ def test_quick_run_appends_a_clusterer_section(tmp_path: Path) -> None:
     for name in ("clustering-table1.png", "clustering-examples.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 1000
         assert f"(figures/{name})" in section
+
+
+def test_miro_rows_say_how_far_the_model_squeezes_true_clusters(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "clustering.py"),
+        "--scenarios", "c_shape",
+        "--fields", "1",
+        "--quick",
+        "--methods", "miro",
+        "--threads", "1",
+        "--skip-scale",
+        "--skip-fgfr1",
+        "--append", str(results),
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    found = re.search(
+        r"from a median ([\d.]+) nm to ([\d.]+) nm from their cluster", results.read_text()
+    )
+    assert found, results.read_text()
+    before, after = (float(v) for v in found.groups())
+    assert after < 0.7 * before  # the shipped C-shape model squeezes; a no-op model would not
