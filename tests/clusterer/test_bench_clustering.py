@@ -10,28 +10,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_bench(results: Path, *args: str) -> None:
+    """bench/clustering.py on C-shapes (quick grids, 1 thread, no scale or FGFR1 parts),
+    appending to `results`."""
+    command = [
+        sys.executable, str(ROOT / "bench" / "clustering.py"),
+        "--scenarios", "c_shape", "--quick", "--threads", "1", "--skip-scale", "--skip-fgfr1",
+        "--append", str(results), *args,
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+
+
 def test_quick_run_appends_a_clusterer_section(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n## Localizer\n\nearlier section\n")
     no_models = tmp_path / "models"
     no_models.mkdir()
-    command = [
-        sys.executable,
-        str(ROOT / "bench" / "clustering.py"),
-        "--scenarios", "c_shape",
+    run_bench(
+        results,
         "--fields", "2",
-        "--quick",
         "--methods", "miro", "dbscan", "hdbscan",
         "--miro-models", str(no_models),
-        "--threads", "1",
-        "--skip-scale",
-        "--skip-fgfr1",
-        "--append", str(results),
         "--figures", str(tmp_path / "figures"),
         "--xi-sweep", "50", "400",
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
+    )  # fmt: skip
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\n## Localizer\n\nearlier section\n")
     section = text.split("## Clusterer", 1)[1]
@@ -58,20 +61,7 @@ def test_quick_run_appends_a_clusterer_section(tmp_path: Path) -> None:
 
 def test_miro_rows_say_how_far_the_model_squeezes_true_clusters(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
-    command = [
-        sys.executable,
-        str(ROOT / "bench" / "clustering.py"),
-        "--scenarios", "c_shape",
-        "--fields", "1",
-        "--quick",
-        "--methods", "miro",
-        "--threads", "1",
-        "--skip-scale",
-        "--skip-fgfr1",
-        "--append", str(results),
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
+    run_bench(results, "--fields", "1", "--methods", "miro")
     found = re.search(
         r"from a median ([\d.]+) nm to ([\d.]+) nm from their cluster", results.read_text()
     )
