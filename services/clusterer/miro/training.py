@@ -12,9 +12,9 @@ as r for k < k*; classifying models add α · cross-entropy of the class logits.
 `TrainSettings.huber_nm` > 0 replaces |·| by the smooth L1 (Huber) function, quadratic
 below that error: with the paper's L1 a model can stay at zero displacement for good
 where most weighted localizations are background (L1's gradient does not shrink near
-zero, so background pulls back as hard as any cluster pulls), which is what the shipped
-scenario 6 and 9 and all blinking models did until this option (bench/RESULTS.md,
-"MIRO models stuck at zero displacement").
+zero, so background pulls back as hard as any cluster pulls). Six of the eight Nieves
+models trained with L1 did so; scenarios 6 and 9 were retrained with this option
+(bench/RESULTS.md, "MIRO models stuck at zero displacement").
 After training, DBSCAN's eps and min_samples for the squeezed points are tuned on the
 example fields (`tune_post_dbscan`), where the paper picked them by eye.
 """
