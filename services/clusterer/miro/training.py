@@ -13,7 +13,7 @@ as r for k < k*; classifying models add α · cross-entropy of the class logits.
 below that error: with the paper's L1 a model can stay at zero displacement for good
 where most weighted localizations are background (L1's gradient does not shrink near
 zero, so background pulls back as hard as any cluster pulls). Six of the eight Nieves
-models trained with L1 did so; scenarios 6 and 9 were retrained with this option
+models trained with L1 did so; scenarios 6, 9 and 8 blinking were retrained with this option
 (bench/RESULTS.md, "MIRO models stuck at zero displacement").
 After training, DBSCAN's eps and min_samples for the squeezed points are tuned on the
 example fields (`tune_post_dbscan`), where the paper picked them by eye.
