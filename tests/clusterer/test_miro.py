@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,8 +20,10 @@ from pointillist.clusterer.miro.graph import build_graph, delaunay_edges
 from pointillist.clusterer.miro.model import Miro, MiroConfig, graph_tensors
 from pointillist.clusterer.miro.presets import MiroPreset
 from pointillist.clusterer.miro.training import (
+    CURRICULUM_START_KEEP,
     ExampleField,
     TrainSettings,
+    background_keep,
     miro_loss,
     train_miro,
 )
@@ -212,6 +215,31 @@ def test_a_cluster_cut_only_in_its_tail_stays_a_training_target(min_inside: floa
             assert np.all(field.weights[members] == float(inside >= min_inside))
             tail_cut_targets += 0.9 <= inside < 1.0 and field.weights[members][0] == 1
     assert (tail_cut_targets > 0) == (min_inside < 1.0)
+
+
+@pytest.mark.parametrize("blinking", [False, True])
+def test_background_keep_thins_only_the_background(blinking: bool):
+    ring = np.stack([np.cos(np.linspace(0, 6, 40)), np.sin(np.linspace(0, 6, 40))], 1) * 100
+    config = AugmentConfig(field_nm=1000.0, clusters_per_um2=(3, 3), background_per_um2=(400, 400))
+    sources = [np.random.default_rng(9).uniform(0, 3000, (3600, 2))] if blinking else []
+
+    def counts(keep: float) -> tuple[int, int]:
+        rng = np.random.default_rng(5)
+        thinned = replace(config, background_keep=keep)
+        fields = [make_training_field([Template(ring)], thinned, rng, sources) for _ in range(30)]
+        labels = np.concatenate([f.labels for f in fields])
+        return int(np.count_nonzero(labels == 0)), int(np.count_nonzero(labels > 0))
+
+    (full_bg, full_clustered), (thin_bg, thin_clustered) = counts(1.0), counts(0.25)
+    assert 0.2 < thin_bg / full_bg < 0.3
+    assert 0.8 < thin_clustered / full_clustered < 1.25  # clusters are not thinned
+
+
+def test_background_curriculum_ramps_from_a_tenth_to_all():
+    assert background_keep(0.0, 0.0) == background_keep(0.3, 0.0) == 1.0
+    assert background_keep(0.0, 0.5) == pytest.approx(CURRICULUM_START_KEEP)
+    assert background_keep(0.25, 0.5) == pytest.approx((CURRICULUM_START_KEEP + 1) / 2)
+    assert background_keep(0.5, 0.5) == background_keep(0.9, 0.5) == 1.0
 
 
 def test_templates_from_labels_centre_each_cluster():

@@ -26,7 +26,7 @@ def untuned(monkeypatch):
 def test_train_continue_and_refuse_another_presets_model(tmp_path, untuned):
     first, second = tmp_path / "first.pt", tmp_path / "second.pt"
     common = ["--scenario", "npc_multiscale", "--minutes", "2", "--batch-fields", "1"]
-    tuned = ["--huber-nm", "20", "--min-inside", "0.9"]
+    tuned = ["--huber-nm", "20", "--min-inside", "0.9", "--background-curriculum", "0.5"]
     result = CliRunner().invoke(
         train_miro_command, [*common, *tuned, "--max-steps", "3", "-o", first]
     )
@@ -35,6 +35,8 @@ def test_train_continue_and_refuse_another_presets_model(tmp_path, untuned):
     saved = json.loads(first.with_suffix(".json").read_text())
     assert saved["history"]["settings"]["huber_nm"] == 20
     assert saved["augment"]["min_inside_fraction"] == 0.9
+    assert saved["history"]["settings"]["background_curriculum"] == 0.5
+    assert saved["augment"]["background_keep"] == 1.0  # inference-time windows are whole
     result = CliRunner().invoke(
         train_miro_command, [*common, "--max-steps", "2", "--init", first, "-o", second]
     )

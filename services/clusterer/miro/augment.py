@@ -65,7 +65,8 @@ class AugmentConfig:
     window is cut out (0: only clusters centred inside the window, cut at its edge);
     min_inside_fraction: the fraction of a cluster's localizations that must lie inside
     the window for it to be a training target rather than context (1.0: whole clusters
-    only).
+    only); background_keep: the fraction of background localizations kept (below 1 for
+    the thinned fields of a training curriculum).
     """
 
     field_nm: float = 1000.0
@@ -78,6 +79,7 @@ class AugmentConfig:
     scale_range: tuple[float, float] = (1.0, 1.0)
     margin_nm: float = 0.0
     min_inside_fraction: float = 1.0
+    background_keep: float = 1.0
 
 
 @dataclass
@@ -187,6 +189,8 @@ def make_training_field(
     else:
         n_bg = rng.poisson(rng.uniform(*config.background_per_um2) * area_um2)
         bg = rng.uniform(0, size, (n_bg, 2))
+    if config.background_keep < 1.0:
+        bg = bg[rng.random(len(bg)) < config.background_keep]
     points.append(bg)
     disp.append(np.zeros_like(bg))
     if has_subs:

@@ -46,6 +46,13 @@ DEFAULT_NIEVES_DIR = "../shared/data/nieves2023"
     show_default=True,
     help="A cluster the window cuts is a target when this fraction of it is inside.",
 )
+@click.option(
+    "--background-curriculum",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of the budget over which the background grows from 10 % to full density.",
+)
 @click.option("--threads", type=int, default=1, show_default=True, help="CPU threads for torch.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda when present).")
 @click.option(
@@ -65,6 +72,7 @@ def train_miro_command(
     seed: int,
     huber_nm: float,
     min_inside: float,
+    background_curriculum: float,
     threads: int,
     device: str | None,
     init: Path | None,
@@ -92,6 +100,7 @@ def train_miro_command(
         seed=seed,
         huber_nm=huber_nm,
         min_inside_fraction=min_inside,
+        background_curriculum=background_curriculum,
     )
     with tqdm(total=round(minutes * 60), unit="s", desc=f"train miro/{scenario}") as bar:
 
