@@ -294,7 +294,7 @@ def train_miro(
         for group in optimiser.param_groups:
             group["lr"] = settings.learning_rate * 0.5 * (1 + np.cos(np.pi * min(progress, 1)))
         keep = background_keep(progress, settings.background_curriculum)
-        step_augment = augment if keep == 1.0 else replace(augment, background_keep=keep)
+        step_augment = replace(augment, background_keep=keep)
         batch = _batch(
             preset, templates, step_augment, backgrounds, settings.batch_fields, rng, dev
         )
