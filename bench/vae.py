@@ -20,6 +20,10 @@
 5. Variants (`--sections variants --variant KEY=VALUE[,KEY=VALUE] ...`): the 2D NPC set
    trained with VaeConfig fields changed (e.g. beta, warmup_steps, epochs), each against
    the true radius read both ways — for trying training settings on the radius target.
+6. Factors (`--sections factors`): what shares the latent space with the radius on the
+   2D NPC set — the principal directions of the latent means against the true radius and
+   the particle's centroid offset (mean localization in its frame, x and y), and the
+   independent axes' excess kurtosis (ICA separates only non-Gaussian sources).
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from localizer import add_to_section, machine
-from scipy.stats import spearmanr
+from scipy.stats import kurtosis, spearmanr
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, cross_val_score
 
@@ -264,6 +269,53 @@ def variants_section(config: VaeConfig, variants: list[str], quick: bool) -> str
     return head + "\n" + "\n".join(rows)
 
 
+def factors_section(config: VaeConfig, quick: bool) -> str:
+    """The 2D NPC set trained once: each principal direction of the latent means (variance
+    fraction) and each independent axis (excess kurtosis) against the true radius, the
+    centroid offset (x, y, nm; missing corners move a particle's mean off its centre) and
+    the localization count; plus the excess kurtosis of those true factors."""
+    case = sim_cases(quick)[0]
+    sim = simulate_particles(case.config, 11)
+    particles, _ = particles_from_table(sim.localizations, dims=2)
+    offsets = np.array([p.mean(axis=0) for p in particles.points])
+    factors = {
+        "radius_nm": sim.truth["radius_nm"][particles.ids],
+        "offset_x_nm": offsets[:, 0],
+        "offset_y_nm": offsets[:, 1],
+        "n_localizations": sim.truth["n_localizations"][particles.ids],
+    }
+    latent, _ = train_and_embed(particles, config, "factors")
+    pca = PCA().fit(latent)
+    readings = [
+        (f"PC {j}", f"{fraction:.3f}", column)
+        for j, (fraction, column) in enumerate(
+            zip(pca.explained_variance_ratio_, pca.transform(latent).T, strict=True)
+        )
+    ]
+    readings += [
+        (f"ic_{j}", f"kurtosis {kurtosis(column):+.2f}", column)
+        for j, column in enumerate(independent(latent).T)
+    ]
+    rows = [
+        f"| {name} | {note} | "
+        + " | ".join(f"{spearmanr(column, v).statistic:+.2f}" for v in factors.values())
+        + " |"
+        for name, note, column in readings
+    ]
+    rows.append(
+        "| true factor | excess kurtosis | "
+        + " | ".join(f"{kurtosis(v):+.2f}" for v in factors.values())
+        + " |"
+    )
+    r2 = ", ".join(f"{k} {linear_r2(latent, v):.3f}" for k, v in factors.items())
+    head = (
+        f"2D NPC, {len(particles.ids)} particles, one training (seed {config.seed}); latent "
+        f"linear R² (5-fold CV): {r2}.\n\n| latent direction | variance fraction / excess "
+        "kurtosis | " + " | ".join(f"ρ {k}" for k in factors) + " |\n|---|---|---|---|---|---|"
+    )
+    return head + "\n" + "\n".join(rows)
+
+
 def keep_figures(analysis: HeterogeneityAnalysis, figures: Path, prefix: str) -> None:
     """Write the report to a temp dir and keep its overview, best-dim bins and scatter."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -423,6 +475,7 @@ def main() -> None:
         "real": "Real registered NPCs (../shared/data/particles)",
         "cost": "Cost: time per epoch vs number of 2D NPC particles (~155 locs each)",
         "variants": "Training variants on the 2D NPC set (true radius)",
+        "factors": "Factors sharing the latent space (2D NPC)",
     }
     for section in args.sections:
         progress(f"section {section}")
@@ -436,6 +489,8 @@ def main() -> None:
             text = cost_section(config, args.quick, args.figures)
         elif section == "variants":
             text = variants_section(config, args.variant, args.quick)
+        elif section == "factors":
+            text = factors_section(config, args.quick)
         else:
             raise SystemExit(f"unknown section {section!r}")
         parts.append(f"**{titles[section]}**\n\n{text}")

@@ -42,3 +42,26 @@ def test_unknown_variant_key_is_refused(tmp_path: Path) -> None:
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode != 0
     assert "unknown VAE parameter(s) ['betta']" in run.stderr
+
+
+def test_factors_section_tabulates_latent_directions(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## VAE\n\nearlier\n")
+    command = [
+        sys.executable, str(ROOT / "bench" / "vae.py"),
+        "--quick", "--epochs", "1", "--threads", "1",
+        "--sections", "factors", "--append", str(results),
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    section = results.read_text().split("## VAE", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    names = [r.split("|")[1].strip() for r in rows]
+    axes = names[8:-1]  # collapsed latent dimensions get no independent axis
+    assert names[:8] == [f"PC {j}" for j in range(8)] and names[-1] == "true factor"
+    assert axes == [f"ic_{j}" for j in range(len(axes))] and len(axes) >= 2
+    fractions = [float(r.split("|")[2]) for r in rows[:8]]
+    assert fractions == sorted(fractions, reverse=True) and abs(sum(fractions) - 1) < 1e-3
+    for row in rows[:-1]:
+        rhos = [float(c) for c in row.split("|")[3:-1]]
+        assert len(rhos) == 4 and all(-1 <= rho <= 1 for rho in rhos)
