@@ -1,4 +1,4 @@
-"""Smoke run of bench/vae.py's variants section: one changed VaeConfig next to the default."""
+"""Smoke runs of bench/vae.py's variants and factors sections on the quick 2D NPC set."""
 
 from __future__ import annotations
 
@@ -9,20 +9,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_variants_section_trains_each_variant(tmp_path: Path) -> None:
-    results = tmp_path / "RESULTS.md"
-    results.write_text("# Benchmark results\n\n## VAE\n\nearlier\n")
+def run_bench(*args: str, results: Path | None = None) -> subprocess.CompletedProcess:
+    """bench/vae.py --quick, 1 epoch, 1 thread, with `args` (and --append results)."""
     command = [
         sys.executable, str(ROOT / "bench" / "vae.py"),
-        "--quick", "--epochs", "1", "--threads", "1",
-        "--sections", "variants",
-        "--variant", "beta=0.01,warmup_steps=50",
-        "--append", str(results),
+        "--quick", "--epochs", "1", "--threads", "1", *args,
     ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert run.returncode == 0, run.stderr
+    if results is not None:
+        results.write_text("# Benchmark results\n\n## VAE\n\nearlier\n")
+        command += ["--append", str(results)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def table_rows(results: Path) -> list[str]:
+    """The table rows (header excluded) that the run appended under '## VAE'."""
     section = results.read_text().split("## VAE", 1)[1]
-    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return [line for line in section.splitlines() if line.startswith("| ")][1:]
+
+
+def test_variants_section_trains_each_variant(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    run = run_bench(
+        "--sections", "variants", "--variant", "beta=0.01,warmup_steps=50", results=results
+    )
+    assert run.returncode == 0, run.stderr
+    rows = table_rows(results)
     assert [r.split("|")[1].strip() for r in rows] == [
         "as configured",
         "beta 0.01, warmup_steps 50",
@@ -33,29 +44,17 @@ def test_variants_section_trains_each_variant(tmp_path: Path) -> None:
         assert 0 <= abs(float(cells[0].split()[1])) <= 1 and cells[4] == "1"
 
 
-def test_unknown_variant_key_is_refused(tmp_path: Path) -> None:
-    command = [
-        sys.executable, str(ROOT / "bench" / "vae.py"),
-        "--quick", "--epochs", "1", "--threads", "1",
-        "--sections", "variants", "--variant", "betta=0.01",
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+def test_unknown_variant_key_is_refused() -> None:
+    run = run_bench("--sections", "variants", "--variant", "betta=0.01")
     assert run.returncode != 0
     assert "unknown VAE parameter(s) ['betta']" in run.stderr
 
 
 def test_factors_section_tabulates_latent_directions(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
-    results.write_text("# Benchmark results\n\n## VAE\n\nearlier\n")
-    command = [
-        sys.executable, str(ROOT / "bench" / "vae.py"),
-        "--quick", "--epochs", "1", "--threads", "1",
-        "--sections", "factors", "--append", str(results),
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    run = run_bench("--sections", "factors", results=results)
     assert run.returncode == 0, run.stderr
-    section = results.read_text().split("## VAE", 1)[1]
-    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    rows = table_rows(results)
     names = [r.split("|")[1].strip() for r in rows]
     axes = names[8:-1]  # collapsed latent dimensions get no independent axis
     assert names[:8] == [f"PC {j}" for j in range(8)] and names[-1] == "true factor"
